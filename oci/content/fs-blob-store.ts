@@ -1,0 +1,132 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type Digest, digestHex, parseDigest, splitDigest, VerifyingStream } from '../digest.js';
+import { KilnError } from '../errors.js';
+import type { BlobInfo, BlobStore, ByteRange, PutBlobOptions } from './blob-store.js';
+
+export interface FsBlobStoreOptions {
+  /** Directory holding `<algorithm>/<encoded>` files (an OCI layout's `blobs/`). */
+  root: string;
+  /** Where partial writes live until verified; must be on the same filesystem. Default `<root>/../.kiln-tmp`. */
+  tmpDir?: string;
+}
+
+/** BlobStore on a local directory: temp file + fsync + rename, so readers never see partial blobs. */
+export class FsBlobStore implements BlobStore {
+  readonly root: string;
+  readonly tmpDir: string;
+
+  constructor(options: FsBlobStoreOptions) {
+    this.root = options.root;
+    this.tmpDir = options.tmpDir ?? join(options.root, '..', '.kiln-tmp');
+  }
+
+  /** Path of a blob's file; the digest is validated so no caller can steer it outside the root. */
+  path(digest: Digest): string {
+    const [algorithm, encoded] = splitDigest(parseDigest(digest));
+    return join(this.root, algorithm, encoded);
+  }
+
+  async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    try {
+      const st = await stat(this.path(digest));
+      return st.isFile() ? { digest, size: st.size } : undefined;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async get(digest: Digest, range?: ByteRange): Promise<Readable> {
+    const path = this.path(digest);
+    const info = await this.stat(digest);
+    if (!info) throw new KilnError('BLOB_UNKNOWN', `blob ${digest} is not in ${this.root}`);
+    if (range) {
+      const end = range.end ?? info.size - 1;
+      if (range.start < 0 || range.start > end || end >= info.size) {
+        throw new KilnError('RANGE_INVALID', `range ${range.start}-${range.end ?? ''} is outside blob ${digest} of ${info.size} bytes`);
+      }
+      return createReadStream(path, { start: range.start, end });
+    }
+    return createReadStream(path);
+  }
+
+  async put(data: Readable | Uint8Array, options: PutBlobOptions = {}): Promise<BlobInfo> {
+    const { expectedDigest, expectedSize } = options;
+    if (expectedDigest) {
+      const existing = await this.stat(expectedDigest);
+      if (existing && (expectedSize === undefined || existing.size === expectedSize)) {
+        if (data instanceof Readable) data.resume();
+        return existing;
+      }
+    }
+    await mkdir(this.tmpDir, { recursive: true });
+    const tmp = join(this.tmpDir, `blob-${process.pid}-${randomBytes(8).toString('hex')}`);
+    const verifier = new VerifyingStream({ expected: expectedDigest, expectedSize, subject: options.subject });
+    try {
+      const source = data instanceof Readable ? data : Readable.from([Buffer.from(data)]);
+      await pipeline(source, verifier, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+      await fsyncPath(tmp);
+      const digest = verifier.digest;
+      const final = this.path(digest);
+      await mkdir(join(this.root, splitDigest(digest)[0]), { recursive: true });
+      await rename(tmp, final);
+      await fsyncPath(join(this.root, splitDigest(digest)[0]));
+      return { digest, size: verifier.size };
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async delete(digest: Digest): Promise<boolean> {
+    try {
+      await rm(this.path(digest));
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  async *list(): AsyncIterable<Digest> {
+    for (const algorithm of await readdirOrEmpty(this.root)) {
+      for (const encoded of await readdirOrEmpty(join(this.root, algorithm))) {
+        const candidate = `${algorithm}:${encoded}`;
+        try {
+          const d = parseDigest(candidate);
+          if (digestHex(d) === encoded) yield d;
+        } catch {
+          // Not a blob (e.g. a stray file); listing skips it rather than failing the walk.
+        }
+      }
+    }
+  }
+}
+
+async function readdirOrEmpty(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch (err) {
+    if (isNotFound(err)) return [];
+    throw err;
+  }
+}
+
+/** fsync a file or directory so a rename survives a crash. */
+export async function fsyncPath(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'ENOENT';
+}
