@@ -23,6 +23,8 @@ export interface Target {
   readonly description: string;
   /** The tag/digest this target was opened with. */
   readonly ref: TargetRef;
+  /** Registry and repository, for registry targets: lets a copy mount blobs across repositories. */
+  readonly origin?: { registry: string; repository: string };
 
   /** The manifest the target's ref names (tag, digest, or the layout's single image). */
   resolve(): Promise<RawManifest>;

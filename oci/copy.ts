@@ -1,0 +1,173 @@
+import { Transform } from 'node:stream';
+import { createLimiter } from './concurrency.js';
+import type { Descriptor, Platform } from './descriptor.js';
+import type { Digest } from './digest.js';
+import { KilnError, isKilnError } from './errors.js';
+import { type RawManifest } from './manifest.js';
+import { selectManifestForPlatform } from './platform.js';
+import type { Target } from './target.js';
+
+/** Progress of a copy, reported through `onProgress`; the CLI renders it. */
+export type CopyEvent =
+  | { type: 'blob-start'; digest: Digest; size: number; mediaType: string }
+  | { type: 'blob-progress'; digest: Digest; size: number; bytes: number }
+  | { type: 'blob-done'; digest: Digest; size: number; action: 'copied' | 'skipped' | 'mounted' }
+  | { type: 'manifest'; digest: Digest; mediaType: string; tag?: string | undefined };
+
+export interface CopyOptions {
+  source: Target;
+  destination: Target;
+  /** Copy only this platform's manifest out of an index (the default copies every platform). */
+  platform?: Platform | undefined;
+  /** Also copy referrers (OCI 1.1 subject links) and cosign-style `sha256-<hex>.sig/.att/.sbom` tags. */
+  withReferrers?: boolean;
+  /** Blobs transferred at once (default 4). */
+  concurrency?: number;
+  /** Tag to give the copy; defaults to the destination's tag, then the source's. */
+  tag?: string | undefined;
+  onProgress?: (event: CopyEvent) => void;
+}
+
+export interface CopyResult {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  tag?: string | undefined;
+  manifests: number;
+  blobs: { copied: number; skipped: number; mounted: number; bytes: number };
+  referrers: number;
+}
+
+/** Suffixes cosign uses for tags that carry data about `sha256-<hex>`. */
+const COSIGN_TAG_SUFFIXES = ['.sig', '.att', '.sbom'];
+
+/**
+ * Copies the image the source names into the destination: blobs first (in parallel, skipping those
+ * already there), then manifests children-first, so the destination never references missing
+ * content. Manifest bytes are copied exactly, so digests are preserved.
+ */
+export async function copyImage(options: CopyOptions): Promise<CopyResult> {
+  const { source, destination } = options;
+  const run = createLimiter(options.concurrency ?? 4);
+  const emit = options.onProgress ?? (() => undefined);
+  const blobJobs = new Map<Digest, Promise<void>>();
+  const manifestJobs = new Map<Digest, Promise<void>>();
+  const result: CopyResult = {
+    digest: '' as Digest,
+    mediaType: '',
+    size: 0,
+    manifests: 0,
+    blobs: { copied: 0, skipped: 0, mounted: 0, bytes: 0 },
+    referrers: 0,
+  };
+
+  const copyBlob = (desc: Descriptor): Promise<void> => {
+    let job = blobJobs.get(desc.digest);
+    if (!job) {
+      job = run(async () => {
+        const present = await destination.statBlob(desc.digest);
+        if (present === desc.size) {
+          result.blobs.skipped++;
+          emit({ type: 'blob-done', digest: desc.digest, size: desc.size, action: 'skipped' });
+          return;
+        }
+        const origin = source.origin;
+        if (origin && destination.mountBlob && destination.origin?.registry === origin.registry) {
+          if (await destination.mountBlob(desc, origin.repository)) {
+            result.blobs.mounted++;
+            emit({ type: 'blob-done', digest: desc.digest, size: desc.size, action: 'mounted' });
+            return;
+          }
+        }
+        emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
+        const data = await source.getBlob(desc);
+        const counted = data.pipe(progressCounter(desc, emit));
+        // pipe() does not forward errors: a failed source verification must fail the upload.
+        data.once('error', (err) => counted.destroy(err));
+        await destination.putBlob(desc, counted);
+        result.blobs.copied++;
+        result.blobs.bytes += desc.size;
+        emit({ type: 'blob-done', digest: desc.digest, size: desc.size, action: 'copied' });
+      });
+      blobJobs.set(desc.digest, job);
+    }
+    return job;
+  };
+
+  const copyTree = (raw: RawManifest, tag?: string): Promise<void> => {
+    const key = raw.digest;
+    const existing = tag === undefined ? manifestJobs.get(key) : undefined;
+    if (existing) return existing;
+    const job = (async () => {
+      if (raw.kind === 'index') {
+        await Promise.all(
+          raw.parsed.manifests.map(async (child) => copyTree(await source.getManifest(child.digest, child.mediaType))),
+        );
+      } else {
+        await Promise.all([raw.parsed.config, ...raw.parsed.layers].map(copyBlob));
+      }
+      await destination.putManifest(raw, tag);
+      result.manifests++;
+      emit({ type: 'manifest', digest: raw.digest, mediaType: raw.mediaType, tag });
+      if (options.withReferrers) await copyReferrers(raw.digest);
+    })();
+    if (tag === undefined) manifestJobs.set(key, job);
+    return job;
+  };
+
+  const copyReferrers = async (subject: Digest): Promise<void> => {
+    const referrers = await source.referrers(subject);
+    await Promise.all(
+      referrers.map(async (desc) => {
+        result.referrers++;
+        await copyTree(await source.getManifest(desc.digest, desc.mediaType));
+      }),
+    );
+    const prefix = subject.replace(':', '-');
+    for (const suffix of COSIGN_TAG_SUFFIXES) {
+      const tag = prefix + suffix;
+      const raw = await getIfPresent(source, tag);
+      if (!raw) continue;
+      result.referrers++;
+      await copyTree(raw, tag);
+    }
+  };
+
+  let root = await source.resolve();
+  if (options.platform && root.kind === 'index') {
+    const chosen = selectManifestForPlatform(root.parsed, options.platform);
+    root = await source.getManifest(chosen.digest, chosen.mediaType);
+  }
+  const tag = options.tag ?? destination.ref.tag ?? (destination.ref.digest ? undefined : source.ref.tag);
+  if (destination.ref.digest && destination.ref.digest !== root.digest) {
+    throw new KilnError('DIGEST_MISMATCH', `${destination.description} names digest ${destination.ref.digest} but the source is ${root.digest}`);
+  }
+  await copyTree(root, tag);
+  Object.assign(result, { digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, tag });
+  return result;
+}
+
+async function getIfPresent(target: Target, tag: string): Promise<RawManifest | undefined> {
+  try {
+    return await target.getManifest(tag);
+  } catch (err) {
+    if (isKilnError(err, 'MANIFEST_UNKNOWN', 'NOT_FOUND', 'NAME_UNKNOWN')) return undefined;
+    throw err;
+  }
+}
+
+/** Pass-through that reports bytes as they flow, at most every 1 MiB. */
+function progressCounter(desc: Descriptor, emit: (e: CopyEvent) => void): Transform {
+  let bytes = 0;
+  let reported = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      bytes += chunk.length;
+      if (bytes - reported >= 1 << 20 || bytes === desc.size) {
+        reported = bytes;
+        emit({ type: 'blob-progress', digest: desc.digest, size: desc.size, bytes });
+      }
+      cb(null, chunk);
+    },
+  });
+}
