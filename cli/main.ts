@@ -1,7 +1,43 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { registerCopy } from './commands/copy.js';
+import { registerInspect } from './commands/inspect.js';
+import { registerLogin, registerLogout } from './commands/login.js';
+import { registerTags } from './commands/tags.js';
+import { ExitCode, exitCodeFor } from './exit-codes.js';
+import { formatError, printMessage } from './output.js';
 
 const program = new Command('kiln')
   .description('Build, store, sign and audit OCI container images')
-  .version('0.1.0');
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)')
+  .addHelpText(
+    'after',
+    `
+Results go to stdout, progress and messages to stderr. Exit status: 0 ok, 1 failure, 2 usage.
+Environment: REGISTRY_AUTH_FILE, DOCKER_CONFIG, NO_COLOR, CI.`,
+  );
 
-await program.parseAsync(process.argv);
+registerCopy(program);
+registerInspect(program);
+registerTags(program);
+registerLogin(program);
+registerLogout(program);
+
+// Usage errors exit 2 (STYLE.md); commander would exit 1.
+function exitOverrideAll(cmd: Command): void {
+  cmd.exitOverride();
+  cmd.commands.forEach(exitOverrideAll);
+}
+exitOverrideAll(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+    process.exit(ok ? ExitCode.Ok : ExitCode.Usage);
+  }
+  printMessage(formatError(err));
+  if (process.env.KILN_DEBUG && err instanceof Error && err.stack) printMessage(err.stack);
+  process.exit(exitCodeFor(err));
+}

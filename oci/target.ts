@@ -47,6 +47,9 @@ export interface Target {
   /** Tags in the repository / layout. */
   tags(): Promise<string[]>;
 
-  /** Makes writes durable (archives are written here) and releases resources. */
-  close(): Promise<void>;
+  /**
+   * Makes writes durable (archives are written here) and releases resources. With `discard`
+   * (after a failed copy) nothing is committed: an archive is not written, temp files go.
+   */
+  close(options?: { discard?: boolean }): Promise<void>;
 }

@@ -1,0 +1,73 @@
+import type { Command } from 'commander';
+import { copyImage } from '../../oci/copy.js';
+import { openTarget } from '../../oci/transports.js';
+import { addFormatFlag, addRegistryFlags, platformFlag, type RegistryFlags } from '../common.js';
+import { outputSettings, printJson, printResult } from '../output.js';
+import { createProgress } from '../progress.js';
+
+interface CopyFlags extends RegistryFlags {
+  platform?: string;
+  withReferrers?: boolean;
+  concurrency: string;
+  format: string;
+  quiet?: boolean;
+}
+
+/** `kiln copy SRC DST`. */
+export function registerCopy(program: Command): void {
+  const cmd = program
+    .command('copy')
+    .alias('cp')
+    .argument('<source>', 'image to copy')
+    .argument('<destination>', 'where to copy it')
+    .description('copy an image (all platforms of an index by default) between registries, OCI layouts and archives')
+    .option('--platform <os/arch[/variant]>', 'copy only this platform out of an index')
+    .option('--with-referrers', 'also copy signatures, attestations and other referrers')
+    .option('-j, --concurrency <n>', 'blobs transferred in parallel', '4')
+    .option('-q, --quiet', 'no progress output');
+  addRegistryFlags(cmd);
+  addFormatFlag(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+Transports (as skopeo names them):
+  oci:DIR[:tag]              OCI image layout directory
+  oci-archive:FILE[:tag]     tar of an OCI image layout
+  docker-archive:FILE[:ref]  docker save / docker load format (one image)
+  docker://REF or REF        registry, e.g. localhost:5000/app:1 or ghcr.io/o/a@sha256:…
+
+Examples:
+  kiln copy oci:./out:1.0 localhost:5000/app:1.0
+  kiln copy --platform linux/arm64 docker://registry.example/app:1 oci-archive:app.tar`,
+  );
+  cmd.action(async (src: string, dst: string, flags: CopyFlags) => {
+    const settings = outputSettings({ format: flags.format, quiet: flags.quiet });
+    const platform = platformFlag(flags.platform);
+    const registry = { authfile: flags.authfile, insecure: flags.insecure };
+    const source = await openTarget(src, { mode: 'read', registry });
+    try {
+      const destination = await openTarget(dst, { mode: 'write', registry });
+      const progress = createProgress(settings);
+      try {
+        const result = await copyImage({
+          source,
+          destination,
+          platform,
+          withReferrers: flags.withReferrers,
+          concurrency: Number.parseInt(flags.concurrency, 10),
+          onProgress: (e) => progress.onEvent(e),
+        });
+        await destination.close();
+        progress.finish();
+        if (settings.json) printJson({ source: source.description, destination: destination.description, ...result });
+        else printResult(result.digest);
+      } catch (err) {
+        progress.finish();
+        await destination.close({ discard: true }).catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      await source.close();
+    }
+  });
+}
