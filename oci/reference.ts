@@ -142,6 +142,8 @@ function parseParts(input: string, kind: 'reference' | 'repository'): Parts {
   if (input === '') throw fail('the name is empty');
   if (input.length > INPUT_MAX_LENGTH) throw fail(`it is ${input.length} characters long; no valid reference exceeds ${INPUT_MAX_LENGTH}`);
   if (/\s/.test(input)) throw fail('it contains whitespace');
+  // Checked up front: "%" can only come from an IPv6 zone, and would otherwise surface as a confusing digest error.
+  if (input.includes('%')) throw fail('"%" is not allowed: registry addresses cannot carry an IPv6 zone identifier');
   const scheme = input.indexOf('://');
   if (scheme !== -1) throw fail(`a reference has no URL scheme; drop "${input.slice(0, scheme)}://"`);
   // A bare image ID or digest would otherwise be read as a repository on Docker Hub (normalize.go rejects the ID too).
@@ -202,7 +204,6 @@ function splitRegistry(name: string): { host: string | undefined; path: string }
 }
 
 function registryProblem(registry: string): string | undefined {
-  if (registry.includes('%')) return `registry "${registry}" has an IPv6 zone identifier, which references cannot carry`;
   if (!DOMAIN_REGEXP.test(registry)) {
     if (!registry.startsWith('[') && registry.split(':').length > 2) {
       return `registry "${registry}" looks like an IPv6 address: put it in brackets, e.g. [::1]:5000`;

@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// `npm run bench -- NAME`: runs one benchmark (or all) side by side with its peer; figures go to bench/RESULTS.md.
+const benches = { copy: () => import('./copy.mjs') };
+const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const chosen = names.length > 0 ? names : Object.keys(benches);
+for (const name of chosen) {
+  const load = benches[name];
+  if (!load) {
+    process.stderr.write(`bench: unknown benchmark "${name}": choose one of ${Object.keys(benches).join(', ')}\n`);
+    process.exit(2);
+  }
+  const { run } = await load();
+  await run();
+}
