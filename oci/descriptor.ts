@@ -42,7 +42,13 @@ export function isMediaType(value: unknown): value is string {
 
 /** A short, quoted rendering of an offending value for error messages. */
 export function showValue(value: unknown): string {
-  const text = value === undefined ? 'undefined' : JSON.stringify(value);
+  let text: string;
+  try {
+    // JSON.stringify yields undefined for undefined and functions, and throws on bigint.
+    text = (JSON.stringify(value) as string | undefined) ?? String(value);
+  } catch {
+    text = String(value);
+  }
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
@@ -58,6 +64,15 @@ export function validateAnnotations(value: unknown, path: string, code: KilnErro
     if (typeof v !== 'string') throw new KilnError(code, `${path}[${JSON.stringify(key)}]: must be a string, got ${showValue(v)}`);
   }
   return value as Record<string, string>;
+}
+
+/** Validates an array of strings; `path` names the field in errors. */
+export function validateStringArray(value: unknown, path: string, code: KilnErrorCode = 'MANIFEST_INVALID'): string[] {
+  if (!Array.isArray(value)) throw new KilnError(code, `${path}: must be an array of strings, got ${showValue(value)}`);
+  value.forEach((v: unknown, i) => {
+    if (typeof v !== 'string') throw new KilnError(code, `${path}[${i}]: must be a string, got ${showValue(v)}`);
+  });
+  return value as string[];
 }
 
 /** Validates a platform object (image-index.md § platform); `path` names the field in errors. */
@@ -133,13 +148,4 @@ function checkEmbeddedData(value: unknown, digest: Digest, size: number, path: s
   }
   const actual = digestOf(bytes, digestAlgorithm(digest));
   if (actual !== digest) throw new KilnError(code, `${path}: decodes to content with digest ${actual}, not the descriptor's ${digest}`);
-}
-
-/** Validates an array of strings; `path` names the field in errors. */
-export function validateStringArray(value: unknown, path: string, code: KilnErrorCode = 'MANIFEST_INVALID'): string[] {
-  if (!Array.isArray(value)) throw new KilnError(code, `${path}: must be an array of strings, got ${showValue(value)}`);
-  value.forEach((v: unknown, i) => {
-    if (typeof v !== 'string') throw new KilnError(code, `${path}[${i}]: must be a string, got ${showValue(v)}`);
-  });
-  return value as string[];
 }

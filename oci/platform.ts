@@ -17,10 +17,7 @@ const ARCH_ALIASES: Record<string, { architecture: string; variant?: string }> =
   armel: { architecture: 'arm', variant: 'v6' },
 };
 
-/**
- * Parses `os[(os.version)]/arch[/variant]` (docker's `--platform`), lower-casing and resolving
- * architecture aliases such as `x86_64` and `aarch64`, but keeping the variant as written.
- */
+/** Parses `os[(os.version)]/arch[/variant]` (docker's `--platform`), resolving arch aliases but keeping the variant as written. */
 export function parsePlatform(specifier: string): Platform {
   const parts = specifier.trim().split('/');
   const [osPart = '', archPart = '', variantPart] = parts;
@@ -46,11 +43,7 @@ export function formatPlatform(platform: Platform): string {
   return `${platform.os}${osVersion}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`;
 }
 
-/**
- * Canonical form used for comparison, as containerd's platforms.Normalize: names lower-cased,
- * aliases resolved (x86_64 → amd64, aarch64 → arm64), arm defaults to v7, and the default
- * variants amd64/v1 and arm64/v8 are left implicit.
- */
+/** Canonical form as containerd's Normalize: x86_64 → amd64, aarch64 → arm64, arm defaults to v7, amd64/v1 and arm64/v8 implicit. */
 export function normalizePlatform(platform: Platform): Platform {
   const os = platform.os.toLowerCase() === 'macos' ? 'darwin' : platform.os.toLowerCase();
   const lower = platform.architecture.toLowerCase();
@@ -72,13 +65,14 @@ export function normalizePlatform(platform: Platform): Platform {
   return out;
 }
 
-/**
- * True when an image built for `have` runs where `want` is asked for: same os and architecture,
- * and `have`'s variant is `want`'s or an older one the CPU also runs (arm/v7 runs arm/v6).
- */
+/** True when an image for `have` runs where `want` is asked: same os and arch, same or older variant (arm/v7 runs arm/v6). */
 export function platformMatches(want: Platform, have: Platform): boolean {
   return platformRank(want, have) >= 0;
 }
+
+/** Node's process.platform / process.arch names that differ from GOOS / GOARCH. */
+const NODE_OS: Partial<Record<NodeJS.Platform, string>> = { win32: 'windows', sunos: 'solaris' };
+const NODE_ARCH: Record<string, string> = { x64: 'amd64', ia32: '386', mipsel: 'mipsle', mips64el: 'mips64le' };
 
 /** The platform this process runs on, as GOOS/GOARCH names. */
 export function hostPlatform(): Platform {
@@ -90,20 +84,16 @@ export function hostPlatform(): Platform {
     // Node is built for one ARM revision; it is the closest thing to the CPU's variant without reading /proc/cpuinfo.
     const variables: unknown = process.config.variables;
     const armVersion = typeof variables === 'object' && variables !== null ? (variables as Record<string, unknown>).arm_version : undefined;
-    if (typeof armVersion === 'string' || typeof armVersion === 'number') platform.variant = `v${armVersion}`;
+    if ((typeof armVersion === 'string' || typeof armVersion === 'number') && /^\d+$/.test(String(armVersion))) {
+      platform.variant = `v${armVersion}`;
+    }
   }
   return normalizePlatform(platform);
 }
 
-const NODE_OS: Partial<Record<NodeJS.Platform, string>> = { win32: 'windows', sunos: 'solaris' };
-const NODE_ARCH: Record<string, string> = { x64: 'amd64', ia32: '386', mipsel: 'mipsle', mips64el: 'mips64le' };
-
-/**
- * Picks the manifest of `index` for `want`: the best variant match, and among equals the first
- * (image-index.md § manifests: "the first matching entry SHOULD be used"). Entries without a
- * platform and `unknown/unknown` attestation manifests are never chosen.
- */
+/** Picks `index`'s manifest for `want` (best variant, then first listed), skipping attestations; PLATFORM_UNKNOWN otherwise. */
 export function selectManifestForPlatform(index: ImageIndex, want: Platform): Descriptor {
+  // image-index.md § manifests: "If multiple manifests match ... the first matching entry SHOULD be used".
   let best: { descriptor: Descriptor; rank: number } | undefined;
   for (const descriptor of index.manifests) {
     if (!isRunnable(descriptor.platform)) continue;
