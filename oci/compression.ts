@@ -39,6 +39,18 @@ export function gzipStream(options: { level?: number } = {}): Transform {
   return createGzip({ level: options.level ?? zlibConstants.Z_DEFAULT_COMPRESSION });
 }
 
+/** Pass-through that fails with TOO_LARGE once more than `max` bytes have flowed (a decompression-bomb stop). */
+export function byteLimit(max: number, subject: string): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      total += chunk.length;
+      if (total > max) cb(new KilnError('TOO_LARGE', `${subject} is larger than ${max} bytes`));
+      else cb(null, chunk);
+    },
+  });
+}
+
 /** Streaming zstd reader over fzstd, which decodes synchronously inside `push`. */
 class ZstdDecompressStream extends Transform {
   private readonly decoder: Decompress;

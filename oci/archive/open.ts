@@ -1,0 +1,52 @@
+import { KilnError } from '../errors.js';
+import { openOciLayout, parseLayoutSpec } from '../layout/layout-target.js';
+import type { LayoutMode } from '../layout/oci-layout.js';
+import type { Target } from '../target.js';
+import { openDockerArchive } from './docker-archive.js';
+import { openOciArchive } from './oci-archive.js';
+import type { ArchiveLimits } from './tar-reader.js';
+
+/** Options of `openLocalTarget`. */
+export interface OpenLocalTargetOptions {
+  mode: LayoutMode;
+  /** Parent of archives' private work directories; default os.tmpdir(). */
+  tmpDir?: string | undefined;
+  limits?: Partial<ArchiveLimits> | undefined;
+}
+
+/** Transports `openLocalTarget` understands, as containers-transports(5) names them. */
+export const LOCAL_TRANSPORTS = ['oci', 'oci-archive', 'docker-archive'] as const;
+
+/** True when `spec` starts with one of the local transports (`oci:`, `oci-archive:`, `docker-archive:`). */
+export function isLocalSpec(spec: string): boolean {
+  return LOCAL_TRANSPORTS.some((t) => spec.startsWith(`${t}:`));
+}
+
+/**
+ * Opens `oci:DIR[:tag]`, `oci-archive:FILE[:tag]` or `docker-archive:FILE[:ref]` as a `Target`;
+ * the path ends at the first `:` after the transport, as in skopeo.
+ */
+export async function openLocalTarget(spec: string, options: OpenLocalTargetOptions): Promise<Target> {
+  const colon = spec.indexOf(':');
+  const transport = colon < 0 ? spec : spec.slice(0, colon);
+  const rest = spec.slice(colon + 1);
+  switch (transport) {
+    case 'oci': {
+      const { path, ref } = parseLayoutSpec(rest);
+      return openOciLayout({ dir: path, ref, mode: options.mode });
+    }
+    case 'oci-archive': {
+      const { path, ref } = parseLayoutSpec(rest);
+      return openOciArchive({ file: path, ref, mode: options.mode, tmpDir: options.tmpDir, limits: options.limits });
+    }
+    case 'docker-archive': {
+      const sep = rest.indexOf(':');
+      const file = sep < 0 ? rest : rest.slice(0, sep);
+      const ref = sep < 0 ? undefined : rest.slice(sep + 1);
+      if (file === '') throw new KilnError('USAGE', `"${spec}" names no file; use docker-archive:FILE[:name:tag]`);
+      return openDockerArchive({ file, ref: ref === '' ? undefined : ref, mode: options.mode, tmpDir: options.tmpDir, limits: options.limits });
+    }
+    default:
+      throw new KilnError('UNSUPPORTED_TRANSPORT', `unknown transport in "${spec}": use oci:, oci-archive: or docker-archive:`);
+  }
+}
