@@ -11,6 +11,7 @@ const root = new URL('..', import.meta.url).pathname;
 const kiln = join(root, 'bin/kiln.js');
 const { imageFromDirectory } = await import(join(root, 'dist/builder/directory-image.js'));
 const { openTarget } = await import(join(root, 'dist/oci/transports.js'));
+const { hostPlatform } = await import(join(root, 'dist/oci/platform.js'));
 
 const BUSYBOX = '/bin/busybox';
 if (!existsSync(BUSYBOX) || spawnSync('ldd', [BUSYBOX], { encoding: 'utf8' }).stdout.includes('=>')) {
@@ -43,7 +44,7 @@ try {
   for (const applet of ['sh', 'ls', 'cat', 'echo', 'env', 'mkdir', 'rm', 'cp', 'mv', 'id', 'uname']) symlinkSync('busybox', join(rootfs, 'bin', applet));
   const layoutSpec = `oci:${join(out, 'layout')}:1.0`;
   const target = await openTarget(layoutSpec, { mode: 'write' });
-  const manifest = await imageFromDirectory({ directory: rootfs, target, tag: '1.0', config: { Cmd: ['/bin/sh'] } });
+  const manifest = await imageFromDirectory({ directory: rootfs, target, tag: '1.0', platform: { ...hostPlatform(), os: 'linux' }, config: { Cmd: ['/bin/sh'] } });
   await target.close();
   process.stderr.write(`wrote ${layoutSpec} (${manifest.digest}) — reproducible: the same busybox gives the same digest\n`);
 
