@@ -72,7 +72,8 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
           return;
         }
         const origin = source.origin;
-        if (origin && destination.mountBlob && destination.origin?.registry === origin.registry) {
+        const sameRegistry = origin && destination.origin?.registry === origin.registry;
+        if (sameRegistry && destination.mountBlob && destination.origin?.repository !== origin.repository) {
           if (await destination.mountBlob(desc, origin.repository)) {
             result.blobs.mounted++;
             emit({ type: 'blob-done', digest: desc.digest, size: desc.size, action: 'mounted' });
@@ -80,11 +81,14 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
           }
         }
         emit({ type: 'blob-start', digest: desc.digest, size: desc.size, mediaType: desc.mediaType });
-        const data = await source.getBlob(desc);
-        const counted = data.pipe(progressCounter(desc, emit));
-        // pipe() does not forward errors: a failed source verification must fail the upload.
-        data.once('error', (err) => counted.destroy(err));
-        await destination.putBlob(desc, counted);
+        // A factory, so a registry upload that fails midway can start again from a fresh download.
+        await destination.putBlob(desc, async () => {
+          const data = await source.getBlob(desc);
+          const counted = data.pipe(progressCounter(desc, emit));
+          // pipe() does not forward errors: a failed source verification must fail the upload.
+          data.once('error', (err) => counted.destroy(err));
+          return counted;
+        });
         result.blobs.copied++;
         result.blobs.bytes += desc.size;
         emit({ type: 'blob-done', digest: desc.digest, size: desc.size, action: 'copied' });

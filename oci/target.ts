@@ -3,6 +3,9 @@ import type { Descriptor } from './descriptor.js';
 import type { Digest } from './digest.js';
 import type { RawManifest } from './manifest.js';
 
+/** Blob bytes to store: a stream, or a factory a registry upload can call again to retry from the start. */
+export type BlobData = Readable | (() => Promise<Readable>);
+
 /** What a target reference names inside its store: a tag, a digest, or nothing (the only image). */
 export interface TargetRef {
   tag?: string | undefined;
@@ -38,7 +41,7 @@ export interface Target {
   /** The blob's bytes; the stream errors if they do not match `desc` (digest and size). */
   getBlob(desc: Descriptor): Promise<Readable>;
   /** Stores a blob; verified against `desc` before it becomes visible. */
-  putBlob(desc: Descriptor, data: Readable): Promise<void>;
+  putBlob(desc: Descriptor, data: BlobData): Promise<void>;
   /** Mounts a blob from another repository of the same store when possible; false means "upload it". */
   mountBlob?(desc: Descriptor, fromRepository: string): Promise<boolean>;
 

@@ -4,7 +4,7 @@ import { type Digest, isDigest, parseDigest, verifyBytes, VerifyingStream } from
 import { KilnError } from '../errors.js';
 import type { RawManifest } from '../manifest.js';
 import { isManifestMediaType } from '../media-types.js';
-import type { ReferrersQuery, Target, TargetRef } from '../target.js';
+import type { BlobData, ReferrersQuery, Target, TargetRef } from '../target.js';
 import { type LayoutMode, OciLayout } from './oci-layout.js';
 
 /** Options of an `OciLayoutTarget` over an already opened layout. */
@@ -71,12 +71,12 @@ export class OciLayoutTarget implements Target {
     return pipeline(source, verifier, () => undefined);
   }
 
-  async putBlob(desc: Descriptor, data: Readable): Promise<void> {
+  async putBlob(desc: Descriptor, data: BlobData): Promise<void> {
     if (this.layout.mode !== 'write') {
-      data.resume();
+      if (typeof data !== 'function') data.resume();
       throw new KilnError('USAGE', `${this.description} was opened read-only`);
     }
-    await this.layout.blobs.put(data, {
+    await this.layout.blobs.put(typeof data === 'function' ? await data() : data, {
       expectedDigest: parseDigest(desc.digest),
       expectedSize: desc.size,
       subject: `blob ${desc.digest} for ${this.description}`,

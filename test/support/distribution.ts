@@ -10,6 +10,8 @@ import { requirePeer } from './peers.js';
 export interface DistributionOptions {
   /** Turns on htpasswd (Basic) auth with this one user. */
   htpasswd?: { user: string; password: string };
+  /** Turns on token (Bearer) auth: tokens from `realm`, signed by the key of the PEM certificate `rootCertBundle`. */
+  token?: { realm: string; service: string; issuer: string; rootCertBundle: string };
 }
 
 /** A running registry: `host` is `127.0.0.1:PORT`; `storageDir` is its filesystem storage root. */
@@ -76,6 +78,10 @@ export async function startDistribution(options: DistributionOptions = {}): Prom
     const file = join(dir, 'htpasswd');
     await writeFile(file, entry.trim() + '\n', { mode: 0o600 });
     lines.push('auth:', '  htpasswd:', '    realm: kiln-test', `    path: ${file}`);
+  }
+  if (options.token) {
+    const t = options.token;
+    lines.push('auth:', '  token:', `    realm: ${t.realm}`, `    service: ${t.service}`, `    issuer: ${t.issuer}`, `    rootcertbundle: ${t.rootCertBundle}`);
   }
   const config = join(dir, 'config.yml');
   await writeFile(config, lines.join('\n') + '\n');
