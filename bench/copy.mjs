@@ -46,7 +46,7 @@ function putJson(layoutDir, doc) {
   return { digest: `sha256:${hex}`, size: bytes.length };
 }
 
-async function makeImage(dir) {
+export async function makeImage(dir) {
   mkdirSync(join(dir, 'blobs/sha256'), { recursive: true });
   const layers = [];
   for (const [i, mb] of LAYER_MB.entries()) layers.push(await writeLayer(dir, i, mb));

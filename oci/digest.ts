@@ -90,6 +90,8 @@ export interface VerifyOptions {
   /** Object the data belongs to, for error messages (e.g. "blob sha256:… of repo/x"). */
   subject?: string;
   algorithm?: DigestAlgorithm;
+  /** Only count bytes (enforcing `expectedSize`), no hashing: the consumer verifies the digest. */
+  countOnly?: boolean;
 }
 
 /**
@@ -101,6 +103,7 @@ export class VerifyingStream extends Transform {
   private readonly digester: Digester;
   private readonly opts: VerifyOptions;
   private result: Digest | undefined;
+  private counted = 0;
 
   constructor(opts: VerifyOptions = {}) {
     super();
@@ -109,9 +112,10 @@ export class VerifyingStream extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.digester.update(chunk);
+    if (this.opts.countOnly) this.counted += chunk.length;
+    else this.digester.update(chunk);
     const max = this.opts.expectedSize;
-    if (max !== undefined && this.digester.size > max) {
+    if (max !== undefined && this.size > max) {
       cb(new KilnError('SIZE_MISMATCH', `${this.subject()} is larger than its declared size ${max}`));
       return;
     }
@@ -119,14 +123,14 @@ export class VerifyingStream extends Transform {
   }
 
   override _flush(cb: TransformCallback): void {
-    const actual = this.digester.digest();
+    const { expected, expectedSize, countOnly } = this.opts;
+    const actual = countOnly ? undefined : this.digester.digest();
     this.result = actual;
-    const { expected, expectedSize } = this.opts;
-    if (expectedSize !== undefined && this.digester.size !== expectedSize) {
-      cb(new KilnError('SIZE_MISMATCH', `${this.subject()} is ${this.digester.size} bytes, expected ${expectedSize} (truncated or corrupt)`));
+    if (expectedSize !== undefined && this.size !== expectedSize) {
+      cb(new KilnError('SIZE_MISMATCH', `${this.subject()} is ${this.size} bytes, expected ${expectedSize} (truncated or corrupt)`));
       return;
     }
-    if (expected !== undefined && actual !== expected) {
+    if (expected !== undefined && actual !== undefined && actual !== expected) {
       cb(new KilnError('DIGEST_MISMATCH', `${this.subject()} has digest ${actual}, expected ${expected} (corrupt or tampered data)`));
       return;
     }
@@ -135,12 +139,12 @@ export class VerifyingStream extends Transform {
 
   /** The computed digest; available once the stream has ended. */
   get digest(): Digest {
-    if (!this.result) throw new KilnError('INTERNAL', 'digest read before the stream ended');
+    if (!this.result) throw new KilnError('INTERNAL', 'digest read before the stream ended (or of a count-only stream)');
     return this.result;
   }
 
   get size(): number {
-    return this.digester.size;
+    return this.opts.countOnly ? this.counted : this.digester.size;
   }
 
   private subject(): string {

@@ -6,6 +6,12 @@ import type { RawManifest } from './manifest.js';
 /** Blob bytes to store: a stream, or a factory a registry upload can call again to retry from the start. */
 export type BlobData = Readable | (() => Promise<Readable>);
 
+/** Options of `Target.getBlob`. */
+export interface GetBlobOptions {
+  /** Hash and check the digest (default true). */
+  verify?: boolean;
+}
+
 /** What a target reference names inside its store: a tag, a digest, or nothing (the only image). */
 export interface TargetRef {
   tag?: string | undefined;
@@ -38,8 +44,12 @@ export interface Target {
 
   /** Size of a blob when present, undefined otherwise. */
   statBlob(digest: Digest): Promise<number | undefined>;
-  /** The blob's bytes; the stream errors if they do not match `desc` (digest and size). */
-  getBlob(desc: Descriptor): Promise<Readable>;
+  /**
+   * The blob's bytes; the stream errors if they do not match `desc` (digest and size). With
+   * `verify: false` only the size is enforced: for consumers that verify themselves, such as
+   * another target's `putBlob` (a copy), so the bytes are not hashed twice.
+   */
+  getBlob(desc: Descriptor, options?: GetBlobOptions): Promise<Readable>;
   /** Stores a blob; verified against `desc` before it becomes visible. */
   putBlob(desc: Descriptor, data: BlobData): Promise<void>;
   /** Mounts a blob from another repository of the same store when possible; false means "upload it". */

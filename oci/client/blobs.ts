@@ -12,6 +12,8 @@ import { isRetryableNetworkError, type Transport } from './transport.js';
 export interface GetBlobOptions {
   /** Only these bytes; they cannot be verified against the digest, only counted. */
   range?: ByteRange;
+  /** false: count bytes only, the consumer verifies the digest (e.g. a copy into a verifying store). */
+  verify?: boolean | undefined;
 }
 
 /** Path of a blob in a repository. */
@@ -67,7 +69,8 @@ export async function getBlob(t: Transport, repository: string, desc: Descriptor
     await discard(res);
     throw new KilnError('SIZE_MISMATCH', `${subject} is ${declared} bytes, expected ${expectedSize}`);
   }
-  const verifier = new VerifyingStream(range ? { expectedSize, subject } : { expected: desc.digest, expectedSize, subject });
+  const countOnly = options.verify === false || range !== undefined;
+  const verifier = new VerifyingStream({ expected: range ? undefined : desc.digest, expectedSize, subject, countOnly });
   const body = responseStream(res);
   // The consumer reads only the verifier, so a connection lost mid-download must fail that stream, as a
   // KilnError a retrying uploader recognises; a consumer that gives up (or a mismatch) releases the socket.

@@ -5,7 +5,7 @@ import { KilnError } from '../errors.js';
 import type { RawManifest } from '../manifest.js';
 import { MANIFEST_MEDIA_TYPES } from '../media-types.js';
 import { DEFAULT_TAG, formatReference, type ImageReference } from '../reference.js';
-import type { BlobData, ReferrersQuery, Target, TargetRef } from '../target.js';
+import type { BlobData, GetBlobOptions, ReferrersQuery, Target, TargetRef } from '../target.js';
 import { referrerDescriptor } from './referrers.js';
 import { RegistryClient, type RegistryClientOptions } from './registry-client.js';
 
@@ -66,8 +66,8 @@ export class RegistryTarget implements Target {
   }
 
   /** The blob's bytes; the stream errors unless they match `desc`. */
-  getBlob(desc: Descriptor): Promise<Readable> {
-    return this.client.getBlob(this.repository, desc);
+  getBlob(desc: Descriptor, options: GetBlobOptions = {}): Promise<Readable> {
+    return this.client.getBlob(this.repository, desc, { verify: options.verify });
   }
 
   /** Uploads the blob unless the repository has it; the registry verifies the digest before committing. */

@@ -2,11 +2,39 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Digest, digestHex, parseDigest, splitDigest, VerifyingStream } from '../digest.js';
 import { KilnError } from '../errors.js';
 import type { BlobInfo, BlobStore, ByteRange, PutBlobOptions } from './blob-store.js';
+
+/** Read in 1 MiB chunks: 16x fewer syscalls and stream hops than the 64 KiB default for layer-sized blobs. */
+const READ_CHUNK = 1 << 20;
+
+/** Write in ≥1 MiB pieces: network streams deliver 64–128 KiB chunks, and each write is a syscall. */
+const WRITE_CHUNK = 1 << 20;
+
+/** Gathers small chunks into pieces of at least `size` bytes. */
+function coalesce(size: number): Transform {
+  let parts: Buffer[] = [];
+  let held = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      parts.push(chunk);
+      held += chunk.length;
+      if (held >= size) {
+        this.push(parts.length === 1 ? chunk : Buffer.concat(parts, held));
+        parts = [];
+        held = 0;
+      }
+      cb();
+    },
+    flush(cb) {
+      if (held > 0) this.push(Buffer.concat(parts, held));
+      cb();
+    },
+  });
+}
 
 export interface FsBlobStoreOptions {
   /** Directory holding `<algorithm>/<encoded>` files (an OCI layout's `blobs/`). */
@@ -50,9 +78,9 @@ export class FsBlobStore implements BlobStore {
       if (range.start < 0 || range.start > end || end >= info.size) {
         throw new KilnError('RANGE_INVALID', `range ${range.start}-${range.end ?? ''} is outside blob ${digest} of ${info.size} bytes`);
       }
-      return createReadStream(path, { start: range.start, end });
+      return createReadStream(path, { start: range.start, end, highWaterMark: READ_CHUNK });
     }
-    return createReadStream(path);
+    return createReadStream(path, { highWaterMark: READ_CHUNK });
   }
 
   async put(data: Readable | Uint8Array, options: PutBlobOptions = {}): Promise<BlobInfo> {
@@ -69,7 +97,7 @@ export class FsBlobStore implements BlobStore {
     const verifier = new VerifyingStream({ expected: expectedDigest, expectedSize, subject: options.subject });
     try {
       const source = data instanceof Readable ? data : Readable.from([Buffer.from(data)]);
-      await pipeline(source, verifier, createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+      await pipeline(source, verifier, coalesce(WRITE_CHUNK), createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
       await fsyncPath(tmp);
       const digest = verifier.digest;
       const final = this.path(digest);

@@ -4,7 +4,7 @@ import { type Digest, isDigest, parseDigest, verifyBytes, VerifyingStream } from
 import { KilnError } from '../errors.js';
 import type { RawManifest } from '../manifest.js';
 import { isManifestMediaType } from '../media-types.js';
-import type { BlobData, ReferrersQuery, Target, TargetRef } from '../target.js';
+import type { BlobData, GetBlobOptions, ReferrersQuery, Target, TargetRef } from '../target.js';
 import { type LayoutMode, OciLayout } from './oci-layout.js';
 
 /** Options of an `OciLayoutTarget` over an already opened layout. */
@@ -60,12 +60,13 @@ export class OciLayoutTarget implements Target {
     return (await this.layout.blobs.stat(digest))?.size;
   }
 
-  async getBlob(desc: Descriptor): Promise<Readable> {
+  async getBlob(desc: Descriptor, options: GetBlobOptions = {}): Promise<Readable> {
     const source = await this.layout.blobs.get(desc.digest);
     const verifier = new VerifyingStream({
       expected: desc.digest,
       expectedSize: desc.size,
       subject: `blob ${desc.digest} in ${this.description}`,
+      countOnly: options.verify === false,
     });
     // The callback form returns the last stream; errors on either side reach the consumer through it.
     return pipeline(source, verifier, () => undefined);
