@@ -1,0 +1,87 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyImage, type CopyEvent } from '../../oci/copy.js';
+import { manifestDescriptor } from '../../oci/manifest.js';
+import { openTarget } from '../../oci/transports.js';
+import { startDistribution, type RunningDistribution } from '../support/distribution.js';
+import { makeImageIndex, makeRandomImage, writeImageToTarget } from '../support/random-image.js';
+
+let work: string;
+let registry: RunningDistribution;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'kiln-copy-'));
+  registry = await startDistribution();
+});
+afterAll(async () => {
+  await registry?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('copyImage', () => {
+  it('copies blobs before manifests, skips blobs already present, and keeps the digest', async () => {
+    const image = await makeRandomImage({ layers: 2 });
+    const src = await openTarget(`oci:${join(work, 'a')}:1`, { mode: 'write' });
+    await writeImageToTarget(src, image, '1');
+    const dst = await openTarget(`${registry.host}/copy/a:1`, { mode: 'write' });
+    const events: CopyEvent[] = [];
+    const first = await copyImage({ source: src, destination: dst, onProgress: (e) => events.push(e) });
+    expect(first).toMatchObject({ digest: image.manifest.digest, tag: '1', manifests: 1, blobs: { copied: 3, skipped: 0 } });
+    const manifestAt = events.findIndex((e) => e.type === 'manifest');
+    expect(events.filter((e, i) => e.type === 'blob-done' && i > manifestAt)).toEqual([]);
+    const second = await copyImage({ source: src, destination: dst });
+    expect(second.blobs).toMatchObject({ copied: 0, skipped: 3 });
+    expect((await dst.resolve()).bytes).toEqual(image.manifest.bytes);
+  });
+
+  it('mounts blobs across repositories of one registry instead of uploading them', async () => {
+    const from = await openTarget(`${registry.host}/copy/a:1`, { mode: 'read' });
+    const to = await openTarget(`${registry.host}/copy/b:1`, { mode: 'write' });
+    const result = await copyImage({ source: from, destination: to });
+    expect(result.blobs).toMatchObject({ copied: 0, mounted: 3 });
+  });
+
+  it('brings referrers and cosign-style tags along only with withReferrers', async () => {
+    const image = await makeRandomImage({ layers: 1 });
+    const repo = `${registry.host}/copy/signed`;
+    const reg = await openTarget(`${repo}:v1`, { mode: 'write' });
+    await writeImageToTarget(reg, image, 'v1');
+    const sbom = await makeRandomImage({ layers: 1, subject: manifestDescriptor(image.manifest), artifactType: 'application/spdx+json' });
+    await writeImageToTarget(reg, sbom);
+    const sig = await makeRandomImage({ layers: 1 });
+    await writeImageToTarget(reg, sig, `${image.manifest.digest.replace(':', '-')}.sig`);
+
+    const plain = await openTarget(`oci:${join(work, 'plain')}:v1`, { mode: 'write' });
+    const p = await copyImage({ source: reg, destination: plain });
+    expect(p.referrers).toBe(0);
+    expect(await plain.referrers(image.manifest.digest)).toEqual([]);
+    await plain.close();
+
+    const full = await openTarget(`oci:${join(work, 'full')}:v1`, { mode: 'write' });
+    const f = await copyImage({ source: reg, destination: full, withReferrers: true });
+    expect(f.referrers).toBe(2);
+    const referrers = await full.referrers(image.manifest.digest);
+    expect(referrers.map((d) => d.digest)).toContain(sbom.manifest.digest);
+    expect((await full.getManifest(`${image.manifest.digest.replace(':', '-')}.sig`)).digest).toBe(sig.manifest.digest);
+    await full.close();
+  });
+
+  it('copies one platform of an index with platform', async () => {
+    const amd = await makeRandomImage({ layers: 1, platform: { os: 'linux', architecture: 'amd64' } });
+    const arm = await makeRandomImage({ layers: 1, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });
+    const index = makeImageIndex([
+      { image: amd, platform: { os: 'linux', architecture: 'amd64' } },
+      { image: arm, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+    ]);
+    const src = await openTarget(`oci:${join(work, 'idx')}:m`, { mode: 'write' });
+    await writeImageToTarget(src, amd);
+    await writeImageToTarget(src, arm);
+    await src.putManifest(index, 'm');
+    const dst = await openTarget(`oci:${join(work, 'one')}:m`, { mode: 'write' });
+    const r = await copyImage({ source: src, destination: dst, platform: { os: 'linux', architecture: 'arm64' } });
+    expect(r.digest).toBe(arm.manifest.digest);
+    expect(await dst.statBlob(amd.layers[0]!.desc.digest)).toBeUndefined();
+    await expect(copyImage({ source: src, destination: dst, platform: { os: 'linux', architecture: 's390x' } })).rejects.toMatchObject({ code: 'PLATFORM_UNKNOWN' });
+  });
+});
