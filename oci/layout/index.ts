@@ -1,4 +1,4 @@
-export { OciLayout, manifestDescriptor, type LayoutMode, type LayoutRef } from './oci-layout.js';
+export { OciLayout, type LayoutMode, type LayoutRef } from './oci-layout.js';
 export {
   OciLayoutTarget,
   openOciLayout,
@@ -8,4 +8,4 @@ export {
   type OciLayoutTargetOptions,
   type OpenOciLayoutOptions,
 } from './layout-target.js';
-export { IMAGE_LAYOUT_VERSION, validateRefName, parseIndexFile, writeFileAtomic } from './index-file.js';
+export { validateRefName, parseIndexFile, writeFileAtomic } from './index-file.js';

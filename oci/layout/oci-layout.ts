@@ -4,11 +4,11 @@ import { Annotation, type Descriptor } from '../descriptor.js';
 import { type Digest, verifyBytes } from '../digest.js';
 import { KilnError, errorMessage } from '../errors.js';
 import { FsBlobStore, isNotFound } from '../content/fs-blob-store.js';
-import { MAX_MANIFEST_BYTES, parseManifest, type ImageIndex, type RawManifest } from '../manifest.js';
+import { OCI_LAYOUT_VERSION } from '../layout-types.js';
+import { manifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type ImageIndex, type RawManifest } from '../manifest.js';
 import { MediaType } from '../media-types.js';
 import { readStreamLimited } from '../stream-util.js';
 import {
-  IMAGE_LAYOUT_VERSION,
   MAX_LAYOUT_FILE_BYTES,
   parseIndexFile,
   parseLayoutHeader,
@@ -117,7 +117,7 @@ export class OciLayout {
       expectedSize: manifest.bytes.length,
       subject: `manifest ${manifest.digest}`,
     });
-    const desc = manifestDescriptor(manifest);
+    const desc = indexEntry(manifest);
     await this.updateIndex((entries) => {
       // Children an index now reaches no longer need their own untagged entries.
       const children = new Set(manifest.kind === 'index' ? manifest.parsed.manifests.map((d) => d.digest) : []);
@@ -174,7 +174,7 @@ export class OciLayout {
     const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
     // oci-layout last: it marks the directory as a complete layout.
     await writeFileAtomic(join(this.dir, 'index.json'), serializeIndex(index), tmp);
-    await writeFileAtomic(join(this.dir, 'oci-layout'), Buffer.from(`${JSON.stringify({ imageLayoutVersion: IMAGE_LAYOUT_VERSION })}\n`), tmp);
+    await writeFileAtomic(join(this.dir, 'oci-layout'), Buffer.from(`${JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION })}\n`), tmp);
   }
 
   private assertWritable(): void {
@@ -183,12 +183,12 @@ export class OciLayout {
 }
 
 /** The descriptor index.json records for a manifest (artifactType kept so referrers can be filtered). */
-export function manifestDescriptor(manifest: RawManifest): Descriptor {
-  const desc: Descriptor = { mediaType: manifest.mediaType, digest: manifest.digest, size: manifest.bytes.length };
+function indexEntry(manifest: RawManifest): Descriptor {
+  const desc = manifestDescriptor(manifest);
   // A referrer's descriptor carries artifactType, falling back to config.mediaType (manifest.md § artifactType).
-  const fallback = manifest.parsed.subject && manifest.kind === 'manifest' ? manifest.parsed.config.mediaType : undefined;
-  const artifactType = manifest.parsed.artifactType ?? fallback;
-  if (artifactType) desc.artifactType = artifactType;
+  if (desc.artifactType === undefined && manifest.kind === 'manifest' && manifest.parsed.subject) {
+    desc.artifactType = manifest.parsed.config.mediaType;
+  }
   return desc;
 }
 

@@ -165,7 +165,8 @@ describe('credentials and errors', () => {
     const layer = image.layers[1]!;
     const path = join(dir, 'blobs', 'sha256', layer.desc.digest.slice(7));
     const bytes = await readFile(path);
-    bytes[bytes.length - 5] ^= 0xff;
+    const at = bytes.length - 5;
+    bytes.writeUInt8(bytes.readUInt8(at) ^ 0xff, at);
     await writeFile(path, bytes);
     const dest = join(work, 'dest-corrupt');
     const res = await runKiln(['copy', `oci:${dir}:v5`, `oci:${dest}:v5`]);

@@ -9,11 +9,12 @@ import { DEFAULT_ARCHIVE_LIMITS, openDockerArchive, openLocalTarget, openOciArch
 import { decompressStream, detectCompression, gzipStream } from '../../oci/compression.js';
 import { Annotation } from '../../oci/descriptor.js';
 import { digestHex } from '../../oci/digest.js';
-import { KilnError } from '../../oci/errors.js';
 import { openOciLayout } from '../../oci/layout/index.js';
 import { MediaType } from '../../oci/media-types.js';
 import type { Target } from '../../oci/target.js';
+import { rejection } from '../support/errors.js';
 import { makeImageIndex, makeRandomImage, tarBuffer, writeImageToTarget, zstdStored, type RandomImage } from '../support/random-image.js';
+import { readAll } from '../support/streams.js';
 
 let root: string;
 let work: string;
@@ -25,21 +26,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(root, { recursive: true, force: true });
 });
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
-
-async function rejection(p: Promise<unknown>): Promise<KilnError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(KilnError);
-  return err as KilnError;
-}
 
 /** Files in `root` other than the work dir, and whatever is left in the work dir. */
 async function leftovers(): Promise<{ files: string[]; work: string[] }> {
@@ -193,7 +179,7 @@ describe('oci-archive', () => {
     ]));
     const err = await rejection(openOciArchive({ file, mode: 'read', tmpDir: work }));
     expect(err.code).toBe('LAYOUT_INVALID');
-    expect(err.message).toBe(`${file}:index.json: manifests must be an array`);
+    expect(err.message).toBe(`${file}:index.json: manifests: required array of descriptors, got {}`);
     await writeFile(file, await tarBuffer([{ name: 'oci-layout', data: Buffer.from('{"imageLayoutVersion":"1.0.0"}') }]));
     expect((await rejection(openOciArchive({ file, mode: 'read', tmpDir: work }))).message).toMatch(/has no index\.json/);
     await writeFile(file, 'this is not a tar archive at all, just some text that is long enough'.repeat(20));

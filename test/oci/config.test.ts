@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseImageConfig } from '../../oci/config.js';
 import { digestOf } from '../../oci/digest.js';
-import { KilnError } from '../../oci/errors.js';
-
-function thrown(fn: () => unknown): KilnError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(KilnError);
-    return err as KilnError;
-  }
-  throw new Error('expected an error');
-}
+import { thrown } from '../support/errors.js';
 
 const bytesOf = (doc: unknown): Buffer => Buffer.from(JSON.stringify(doc));
 const diffIds = [digestOf('layer0'), digestOf('layer1')];

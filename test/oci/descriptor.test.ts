@@ -3,17 +3,7 @@ import { isMediaType, validateAnnotations, validateDescriptor, validatePlatform,
 import { digestOf } from '../../oci/digest.js';
 import { KilnError } from '../../oci/errors.js';
 import { MediaType } from '../../oci/media-types.js';
-
-/** The error `fn` throws, failing the test when it returns. */
-function thrown(fn: () => unknown): KilnError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(KilnError);
-    return err as KilnError;
-  }
-  throw new Error('expected an error');
-}
+import { thrown } from '../support/errors.js';
 
 const layer = {
   mediaType: MediaType.OciLayerGzip,

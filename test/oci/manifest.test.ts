@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { digestOf } from '../../oci/digest.js';
-import { KilnError } from '../../oci/errors.js';
 import { parseLayoutIndex, parseOciLayoutFile, validateOciLayoutFile } from '../../oci/layout-types.js';
 import {
   childDescriptors,
@@ -11,16 +10,7 @@ import {
   validateIndex,
 } from '../../oci/manifest.js';
 import { MediaType } from '../../oci/media-types.js';
-
-function thrown(fn: () => unknown): KilnError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(KilnError);
-    return err as KilnError;
-  }
-  throw new Error('expected an error');
-}
+import { thrown } from '../support/errors.js';
 
 const bytesOf = (doc: unknown): Buffer => Buffer.from(JSON.stringify(doc));
 const desc = (mediaType: string, name: string, size = 10) => ({ mediaType, digest: digestOf(name), size });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Descriptor, Platform } from '../../oci/descriptor.js';
 import { digestOf } from '../../oci/digest.js';
-import { KilnError } from '../../oci/errors.js';
 import type { ImageIndex } from '../../oci/manifest.js';
 import { MediaType } from '../../oci/media-types.js';
 import {
@@ -12,16 +11,7 @@ import {
   platformMatches,
   selectManifestForPlatform,
 } from '../../oci/platform.js';
-
-function thrown(fn: () => unknown): KilnError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(KilnError);
-    return err as KilnError;
-  }
-  throw new Error('expected an error');
-}
+import { thrown } from '../support/errors.js';
 
 describe('parsePlatform / formatPlatform', () => {
   it.each<[string, Platform]>([
