@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCopy } from './commands/copy.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerLogin, registerLogout } from './commands/login.js';
+import { registerServe } from './commands/serve.js';
 import { registerTags } from './commands/tags.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { formatError, printMessage } from './output.js';
@@ -22,6 +23,7 @@ registerInspect(program);
 registerTags(program);
 registerLogin(program);
 registerLogout(program);
+registerServe(program);
 
 // Usage errors exit 2 (STYLE.md); commander would exit 1.
 function exitOverrideAll(cmd: Command): void {
