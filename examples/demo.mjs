@@ -1,11 +1,10 @@
 #!/usr/bin/env node
 // `npm run demo`: the main job end to end on embedded defaults. Today: make a small base image from Debian's
-// busybox-static, copy it through a real registry (Debian's CNCF docker-registry) and inspect it.
+// busybox-static, push it to `kiln serve` (started here with its data in a temp dir), copy it back and inspect it.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, chmodSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDistribution } from '../bench/lib.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const kiln = join(root, 'bin/kiln.js');
@@ -21,6 +20,20 @@ if (!existsSync(BUSYBOX) || spawnSync('ldd', [BUSYBOX], { encoding: 'utf8' }).st
 
 function step(text) {
   process.stderr.write(`\n\x1b[1m==> ${text}\x1b[0m\n`);
+}
+
+/** Starts `kiln serve` on a free port and resolves once it prints where it listens. */
+function startKilnServe(data) {
+  const child = spawn('node', [kiln, 'serve', '--addr', '127.0.0.1:0', '--data', data], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let err = '';
+    child.stderr.on('data', (d) => {
+      err += d;
+      const m = /listening on http:\/\/(\S+)/.exec(err);
+      if (m) resolve({ host: m[1], stop: () => child.kill('SIGTERM') });
+    });
+    child.on('exit', (code) => reject(new Error(`kiln serve exited with ${code}: ${err.trim().slice(-300)}`)));
+  });
 }
 
 function kilnRun(...args) {
@@ -48,8 +61,9 @@ try {
   await target.close();
   process.stderr.write(`wrote ${layoutSpec} (${manifest.digest}) — reproducible: the same busybox gives the same digest\n`);
 
-  step('2. a real registry (CNCF Distribution) on loopback');
-  registry = await startDistribution();
+  step('2. kiln serve: a private OCI registry on loopback, data in a temp dir');
+  process.stderr.write(`$ kiln serve --addr 127.0.0.1:0 --data ${join(work, 'registry')}\n`);
+  registry = await startKilnServe(join(work, 'registry'));
   process.stderr.write(`registry at ${registry.host}\n`);
 
   step('3. copy the layout to the registry, and back into an oci-archive');
