@@ -8,12 +8,10 @@ import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
-import { machineLine, median, requireBinary, startDistribution, timed, writeSection } from './lib.mjs';
+import { KILN, clearSkopeoCache, machineLine, median, requireBinary, startDistribution, timed, writeSection } from './lib.mjs';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const LAYER_MB = [100, 60, 40];
-const KILN = new URL('../bin/kiln.js', import.meta.url).pathname;
-const SKOPEO_CACHES = ['/var/lib/containers/cache/blob-info-cache-v1.boltdb', join(process.env.HOME ?? '/root', '.local/share/containers/cache/blob-info-cache-v1.boltdb')];
 
 function hashTap(hash) {
   return new Transform({ transform(c, _e, cb) { hash.update(c); cb(null, c); } });
@@ -46,10 +44,11 @@ function putJson(layoutDir, doc) {
   return { digest: `sha256:${hex}`, size: bytes.length };
 }
 
-export async function makeImage(dir) {
+/** Writes a random OCI layout tagged `bench` (one gzip layer per size in MiB); returns the compressed layer bytes. */
+export async function makeImage(dir, layerMb = LAYER_MB) {
   mkdirSync(join(dir, 'blobs/sha256'), { recursive: true });
   const layers = [];
-  for (const [i, mb] of LAYER_MB.entries()) layers.push(await writeLayer(dir, i, mb));
+  for (const [i, mb] of layerMb.entries()) layers.push(await writeLayer(dir, i, mb));
   const config = putJson(dir, { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) }, config: {} });
   const manifest = putJson(dir, { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config }, layers: layers.map((l) => l.desc) });
   writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
@@ -80,7 +79,7 @@ export async function run() {
       // Alternate who goes first; a fresh registry per tool and round so nothing is already there.
       const order = round % 2 ? ['kiln', 'skopeo'] : ['skopeo', 'kiln'];
       for (const tool of order) {
-        for (const cache of SKOPEO_CACHES) rmSync(cache, { force: true });
+        clearSkopeoCache();
         const registry = await startDistribution();
         const out = join(work, `out-${tool}-${round}`);
         try {
@@ -91,7 +90,7 @@ export async function run() {
           samples[tool].rss.push(Math.max(push.peakMiB, pull.peakMiB));
           process.stderr.write(`round ${round} ${tool}: push ${push.seconds.toFixed(2)} s, pull ${pull.seconds.toFixed(2)} s, peak RSS ${Math.max(push.peakMiB, pull.peakMiB).toFixed(0)} MiB\n`);
         } finally {
-          registry.stop();
+          await registry.stop();
           rmSync(out, { recursive: true, force: true });
           rmSync(registry.dir, { recursive: true, force: true });
         }
