@@ -2,8 +2,9 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { coalesceChunks } from '../stream-util.js';
 import { type Digest, digestHex, parseDigest, splitDigest, VerifyingStream } from '../digest.js';
 import { KilnError } from '../errors.js';
 import type { BlobInfo, BlobStore, ByteRange, PutBlobOptions } from './blob-store.js';
@@ -13,28 +14,6 @@ const READ_CHUNK = 1 << 20;
 
 /** Write in ≥1 MiB pieces: network streams deliver 64–128 KiB chunks, and each write is a syscall. */
 const WRITE_CHUNK = 1 << 20;
-
-/** Gathers small chunks into pieces of at least `size` bytes. */
-function coalesce(size: number): Transform {
-  let parts: Buffer[] = [];
-  let held = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      parts.push(chunk);
-      held += chunk.length;
-      if (held >= size) {
-        this.push(parts.length === 1 ? chunk : Buffer.concat(parts, held));
-        parts = [];
-        held = 0;
-      }
-      cb();
-    },
-    flush(cb) {
-      if (held > 0) this.push(Buffer.concat(parts, held));
-      cb();
-    },
-  });
-}
 
 export interface FsBlobStoreOptions {
   /** Directory holding `<algorithm>/<encoded>` files (an OCI layout's `blobs/`). */
@@ -97,7 +76,7 @@ export class FsBlobStore implements BlobStore {
     const verifier = new VerifyingStream({ expected: expectedDigest, expectedSize, subject: options.subject });
     try {
       const source = data instanceof Readable ? data : Readable.from([Buffer.from(data)]);
-      await pipeline(source, verifier, coalesce(WRITE_CHUNK), createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
+      await pipeline(source, verifier, coalesceChunks(WRITE_CHUNK), createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
       await fsyncPath(tmp);
       const digest = verifier.digest;
       const final = this.path(digest);
