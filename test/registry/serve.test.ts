@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,48 +8,11 @@ import { copyImage } from '../../oci/copy.js';
 import { MediaType } from '../../oci/media-types.js';
 import { openTarget } from '../../oci/transports.js';
 import { runKiln } from '../support/kiln.js';
+import { type ServeProcess, startServe } from '../support/serve.js';
 import { makeImageIndex, makeRandomImage, type RandomImage, writeImageToTarget } from '../support/random-image.js';
 
 // `kiln serve` as a real process, with the Kiln client (library and CLI) pushing and pulling through it.
 const BIN = fileURLToPath(new URL('../../bin/kiln.js', import.meta.url));
-
-interface ServeProcess {
-  url: string;
-  host: string;
-  child: ChildProcess;
-  stderr(): string;
-  /** Sends `signal` and resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], { env: { ...process.env, CI: 'true', NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`kiln serve did not start: ${stderr}`)), 20_000);
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      const url = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
-      if (!url) return;
-      clearTimeout(timer);
-      resolve({
-        url,
-        host: url.slice('http://'.length),
-        child,
-        stderr: () => stderr,
-        stop: (signal = 'SIGTERM') => {
-          child.kill(signal);
-          return exited;
-        },
-      });
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`kiln serve exited with ${code}: ${stderr}`));
-    });
-  });
-}
 
 let work: string;
 let data: string;
