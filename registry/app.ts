@@ -13,6 +13,10 @@ import { referrersRoutes } from './routes/referrers.js';
 import { tagsRoutes } from './routes/tags.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { UploadSessions } from './uploads.js';
+import { FsBlobStore } from '../oci/content/fs-blob-store.js';
+import { instrumentRequests } from './observability/access-log.js';
+import { RegistryMetrics } from './observability/metrics.js';
+import { type Lifecycle, opsRoutes } from './observability/ops-routes.js';
 
 export type { Access, AdmissionHook, Authorizer, RegistryDeps } from './context.js';
 
@@ -32,6 +36,10 @@ export type RegistryApp = Express & {
   uploads: UploadSessions;
   /** Resolves once no request handler is running (graceful shutdown, before the database closes). */
   drain(): Promise<void>;
+  /** Served at `/metrics`. */
+  metrics: RegistryMetrics;
+  /** `draining` makes `/readyz` fail (set when a graceful shutdown starts). */
+  lifecycle: Lifecycle;
 };
 
 /** The express app of the registry: the Distribution API over injected stores (no listen; tests run it in-process). */
@@ -40,14 +48,21 @@ export function createApp(deps: RegistryDeps): RegistryApp {
   const shared = {
     blobs: deps.blobs,
     metadata: deps.metadata,
-    uploads: new UploadSessions({ dir: deps.uploadsDir, metadata: deps.metadata, blobs: deps.blobs, logger }),
+    uploads: new UploadSessions({ dir: deps.uploadsDir, metadata: deps.metadata, blobs: deps.blobs, logger, beforeLink: deps.policy && deps.policy.beforeBlob.bind(deps.policy) }),
     cache: deps.manifestCache === false ? undefined : (deps.manifestCache ?? new ManifestCache()),
     admit: deps.admit,
+    policy: deps.policy,
     logger,
   };
   const authorize = deps.authorize ?? (async () => undefined);
+  const catalogFilter = deps.catalogFilter ?? (async () => true);
+  const tokenEndpoint = deps.tokenEndpoint;
   const running = new Set<Promise<void>>();
+  const metrics = deps.metrics ?? new RegistryMetrics();
+  const lifecycle: Lifecycle = { draining: false };
   const app = Object.assign(express(), {
+    metrics,
+    lifecycle,
     uploads: shared.uploads,
     drain: async (): Promise<void> => {
       while (running.size > 0) await Promise.allSettled([...running]);
@@ -57,6 +72,10 @@ export function createApp(deps: RegistryDeps): RegistryApp {
   app.set('etag', false);
   // Paths are matched by parseRoute (names contain slashes); queries are read through URL.searchParams.
   app.set('query parser', false);
+  // Probes and scrapes come first: unauthenticated, neither counted nor access-logged.
+  const blobsDir = deps.blobs instanceof FsBlobStore ? deps.blobs.root : undefined;
+  app.use(opsRoutes({ metrics, metadata: deps.metadata, blobsDir, lifecycle, logger }));
+  app.use(instrumentRequests({ metrics, accessLog: deps.accessLog }));
   app.use((req, res) => {
     const ctx: RouteContext = {
       ...shared,
@@ -64,8 +83,11 @@ export function createApp(deps: RegistryDeps): RegistryApp {
       res,
       url: new URL(req.originalUrl, 'http://registry.invalid'),
       authorize: (access: Access) => authorize(req, access),
+      listable: (repository: string) => catalogFilter(req, repository),
     };
-    const done = dispatch(ctx).catch(async (err: unknown) => {
+    // The token endpoint of token authentication lives beside the API, as a Distribution token server would.
+    const handled = tokenEndpoint !== undefined && req.path === '/token' ? tokenEndpoint(req, res) : dispatch(ctx);
+    const done = handled.catch(async (err: unknown) => {
       try {
         await fail(req, res, err, logger);
       } catch (sendErr) {

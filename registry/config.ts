@@ -2,6 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { errorMessage, KilnError } from '../oci/errors.js';
+import { SECURITY_KEYS, type SecurityConfig, securityShape, toSecurityConfig } from './auth/settings.js';
+import { DEFAULT_GC, GC_KEYS, type GcConfig, gcShape, toGcConfig } from './gc/config.js';
+import type { RetentionRule } from './retention.js';
 
 /** Resolved settings of `kiln serve`. */
 export interface RegistryConfig {
@@ -14,13 +17,21 @@ export interface RegistryConfig {
   uploadMaxAgeMs: number;
   /** How often the purge runs while serving (ms). */
   uploadPurgeIntervalMs: number;
+  /** `auth`, `access`, `groups`, `policies`, `rateLimit` and `--insecure-no-auth` (registry/auth/settings.ts). */
+  security: SecurityConfig;
+  /** `gc.interval` (online collection; 0: off) and `gc.gracePeriod` (registry/gc/config.ts). */
+  gc: GcConfig;
+  /** `retention` rules, applied by every garbage collection. */
+  retention: RetentionRule[];
+  /** JSON access log lines on stdout; `log.accesslog.disabled: true` turns them off. */
+  accessLog: boolean;
 }
 
 /** Where settings come from, weakest first: defaults, `--config` file, `REGISTRY_*` environment, flags. */
 export interface ConfigSources {
   file?: string | undefined;
   env?: NodeJS.ProcessEnv;
-  flags?: { addr?: string | undefined; data?: string | undefined };
+  flags?: { addr?: string | undefined; data?: string | undefined; insecureNoAuth?: boolean | undefined };
 }
 
 /** The loaded configuration and the keys it ignored. */
@@ -37,12 +48,16 @@ export const DEFAULT_CONFIG: RegistryConfig = {
   logLevel: 'info',
   uploadMaxAgeMs: 24 * 3600_000,
   uploadPurgeIntervalMs: 3600_000,
+  security: { auth: undefined, access: [], groups: {}, policies: [], rateLimit: undefined, insecureNoAuth: false },
+  gc: DEFAULT_GC,
+  retention: [],
+  accessLog: true,
 };
 
 /** Keys Kiln reads, with CNCF Distribution's names (configuration.md); `version` is accepted and ignored. */
-const KNOWN = ['version', 'log.level', 'http.addr', 'storage.filesystem.rootdirectory', 'storage.maintenance.uploadpurging.age', 'storage.maintenance.uploadpurging.interval'];
+const KNOWN = ['version', 'log.level', 'http.addr', 'storage.filesystem.rootdirectory', 'storage.maintenance.uploadpurging.age', 'storage.maintenance.uploadpurging.interval', ...SECURITY_KEYS, 'log.accesslog.disabled', ...GC_KEYS];
 /** Sections whose silent omission would weaken security: refused until Kiln implements them. */
-const REFUSED = ['auth', 'http.tls'];
+const REFUSED = ['http.tls'];
 
 const ADDR = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]*):(\d{1,5})$/;
 /** Go duration subset Distribution uses for purging (`24h`, `30m`, `1h30m`). */
@@ -50,7 +65,13 @@ const DURATION = /^(?:\d+(?:h|m|s|ms))+$/;
 
 const schema = z.object({
   version: z.union([z.string(), z.number()]).optional(),
-  log: z.object({ level: z.enum(['error', 'warn', 'info', 'debug']).optional() }).optional(),
+  log: z
+    .object({
+      level: z.enum(['error', 'warn', 'info', 'debug']).optional(),
+      // Environment variables are strings: REGISTRY_LOG_ACCESSLOG_DISABLED=true.
+      accesslog: z.object({ disabled: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).optional() }).optional(),
+    })
+    .optional(),
   http: z
     .object({
       addr: z
@@ -75,6 +96,8 @@ const schema = z.object({
         .optional(),
     })
     .optional(),
+  ...securityShape,
+  ...gcShape,
 });
 
 /**
@@ -88,7 +111,7 @@ export async function loadConfig(sources: ConfigSources = {}): Promise<LoadedCon
   for (const path of leafPaths(tree)) {
     if (REFUSED.some((r) => path === r || path.startsWith(`${r}.`))) {
       throw new KilnError('USAGE', `${sources.file}: ${path}: not supported by this version of kiln serve`, {
-        hint: 'remove the section; authentication and TLS are not implemented yet, and ignoring them would expose the registry',
+        hint: 'remove the section and terminate TLS in a reverse proxy; TLS is not implemented yet, and ignoring it would expose the registry',
       });
     }
     if (!KNOWN.includes(path)) warnings.push(`${sources.file}: unknown key ${path} (ignored)`);
@@ -109,10 +132,17 @@ export async function loadConfig(sources: ConfigSources = {}): Promise<LoadedCon
     origin.set(path, flag);
   }
   const parsed = schema.safeParse(tree);
+  // A key inside a list or map (`access[0].actions`) is named after the file or variable its section came from.
+  const where = (key: string): string => {
+    const section = [...origin.keys()].find((k) => key === k || key.startsWith(`${k}.`) || key.startsWith(`${k}[`));
+    if (section !== undefined) return `${origin.get(section)}${key.slice(section.length)}`;
+    // A missing key (auth.htpasswd) is the file's omission.
+    return sources.file === undefined ? key : `${sources.file}: ${key}`;
+  };
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const path = issue?.path.join('.') ?? '';
-    throw new KilnError('USAGE', `invalid configuration: ${origin.get(path) ?? path}: ${issue?.message ?? 'invalid value'}`);
+    const path = (issue?.path ?? []).map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
+    throw new KilnError('USAGE', `invalid configuration: ${where(path)}: ${issue?.message ?? 'invalid value'}`);
   }
   const c = parsed.data;
   const purging = c.storage?.maintenance?.uploadpurging;
@@ -123,6 +153,9 @@ export async function loadConfig(sources: ConfigSources = {}): Promise<LoadedCon
       logLevel: c.log?.level ?? DEFAULT_CONFIG.logLevel,
       uploadMaxAgeMs: purging?.age === undefined ? DEFAULT_CONFIG.uploadMaxAgeMs : durationMs(purging.age),
       uploadPurgeIntervalMs: purging?.interval === undefined ? DEFAULT_CONFIG.uploadPurgeIntervalMs : durationMs(purging.interval),
+      security: toSecurityConfig(c, flags.insecureNoAuth ?? false, where),
+      ...toGcConfig(c),
+      accessLog: c.log?.accesslog?.disabled !== true,
     },
     warnings,
   };

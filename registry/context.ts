@@ -1,9 +1,12 @@
 import type { Request, Response } from 'express';
 import type { BlobStore } from '../oci/content/blob-store.js';
+import type { Digest } from '../oci/digest.js';
 import type { RawManifest } from '../oci/manifest.js';
 import type { MetadataStore } from './db/metadata-store.js';
 import type { RegistryLogger } from './logger.js';
 import type { ManifestCache } from './manifest-cache.js';
+import type { AccessLogSink } from './observability/access-log.js';
+import type { RegistryMetrics } from './observability/metrics.js';
 import type { RegistryRoute } from './routing.js';
 import type { UploadSessions } from './uploads.js';
 
@@ -19,8 +22,24 @@ export interface Access {
 /** Decides whether a request may do `access`; throws UNAUTHORIZED (401) or DENIED (403) to refuse. */
 export type Authorizer = (req: Request, access: Access) => Promise<void>;
 
-/** Admission policy run on every manifest PUT after validation, before storing; throws (e.g. DENIED) to refuse. */
-export type AdmissionHook = (manifest: RawManifest, repository: string, tag?: string) => Promise<void>;
+/**
+ * Admission policy run before a manifest is stored (PUT, after validation; `action` push) and before one is
+ * served (GET/HEAD; `action` pull, `tag` when requested by tag); throws (e.g. DENIED with a message) to refuse.
+ */
+export type AdmissionHook = (manifest: RawManifest, repository: string, tag?: string, context?: { action: 'push' | 'pull' }) => Promise<void>;
+
+/** Lists `_catalog` through: true when the caller of `req` may see `repository`. */
+export type CatalogFilter = (req: Request, repository: string) => Promise<boolean>;
+
+/** Storage policies (immutable tags, quotas) the routes consult before writing; each throws DENIED to refuse. */
+export interface RepositoryPolicy {
+  /** Before `repository` gains blob `digest` of `size` bytes (upload completion, mount). */
+  beforeBlob(repository: string, digest: Digest, size: number): Promise<void>;
+  /** Before a manifest is stored in `repository` and `tag`, if any, written or moved to it. */
+  beforeManifest(repository: string, manifest: { digest: Digest; size: number }, tag?: string): Promise<void>;
+  /** Before a tag, or a manifest by digest (with its tags), is deleted. */
+  beforeDelete(repository: string, reference: { tag: string } | { digest: Digest }): Promise<void>;
+}
 
 /** What `createApp` is built from; auth and admission default to allowing everything. */
 export interface RegistryDeps {
@@ -30,9 +49,18 @@ export interface RegistryDeps {
   uploadsDir: string;
   authorize?: Authorizer;
   admit?: AdmissionHook;
+  /** Filters `_catalog` (default: every repository is listed). */
+  catalogFilter?: CatalogFilter;
+  /** Serves `GET /token` (token authentication), when configured. */
+  tokenEndpoint?: (req: Request, res: Response) => Promise<void>;
+  policy?: RepositoryPolicy;
   logger?: RegistryLogger;
   /** Cache of hot manifests (GET by tag); `false` turns it off. Default: 1000 entries. */
   manifestCache?: ManifestCache | false;
+  /** Counters served at `/metrics` (default: a fresh set). */
+  metrics?: RegistryMetrics;
+  /** Where access log lines go (one JSON line per request); undefined: no access log. */
+  accessLog?: AccessLogSink;
 }
 
 /** Everything a route handler needs for one request. */
@@ -46,7 +74,10 @@ export interface RouteContext {
   uploads: UploadSessions;
   cache: ManifestCache | undefined;
   admit: AdmissionHook | undefined;
+  policy: RepositoryPolicy | undefined;
   authorize: (access: Access) => Promise<void>;
+  /** True when the caller may see `repository` in `_catalog`. */
+  listable: (repository: string) => Promise<boolean>;
   logger: RegistryLogger;
 }
 

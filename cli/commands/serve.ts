@@ -9,6 +9,7 @@ interface ServeFlags {
   addr?: string;
   data?: string;
   config?: string;
+  insecureNoAuth?: boolean;
   format: string;
 }
 
@@ -19,7 +20,8 @@ export function registerServe(program: Command): void {
     .description('run a private OCI registry (OCI Distribution Spec v1.1) until SIGTERM or Ctrl-C')
     .option('--addr <host:port>', 'address to listen on; port 0 picks a free port (default 127.0.0.1:5000)')
     .option('--data <dir>', 'data directory: metadata.sqlite, blobs/, uploads/ (default ./kiln-data)')
-    .option('--config <file>', 'YAML configuration using CNCF Distribution key names');
+    .option('--config <file>', 'YAML configuration using CNCF Distribution key names')
+    .option('--insecure-no-auth', 'serve a non-loopback address without authentication (anyone may push and delete)');
   addFormatFlag(cmd);
   cmd.addHelpText(
     'after',
@@ -30,23 +32,48 @@ Configuration, weakest first: defaults, --config FILE, environment, flags.
   log.level (error|warn|info|debug)           REGISTRY_LOG_LEVEL
   storage.maintenance.uploadpurging.age       (default 24h: idle uploads are purged)
   storage.maintenance.uploadpurging.interval  (default 1h)
-Unknown keys are warned about and ignored, so a CNCF Distribution config.yml loads; auth and
-http.tls sections are refused (not implemented yet), and only loopback addresses are served.
+  auth.htpasswd.{realm,path}                  users, bcrypt only (htpasswd -B); re-read when changed
+  auth.token.{issuer,service,realm,expiration}
+                                              Bearer tokens from GET /token (ES256, DATA/token-key.pem)
+  access: [{repository, users, groups, actions, anonymous}]
+                                              the first rule matching the repository and naming the
+                                              caller decides; * is one path segment, ** any; no rule,
+                                              no access
+  groups: {NAME: [user, ...]}                 groups for access rules
+  policies: [{repository, immutableTags, quota}]
+                                              first matching rule applies; quota (500MB, 1GiB) is per
+                                              repository
+  rateLimit.{requestsPerSecond,burst}         per client address and per user (429 + Retry-After)
+  gc.interval                                 online garbage collection every DURATION (default off)
+  gc.gracePeriod                              unreferenced data younger than this is kept (default 1h)
+  retention: [{repository, keepLast, deleteUntaggedAfter}]   applied by every garbage collection
+  log.accesslog.disabled                      true: no access log lines on stdout
+Unknown keys are warned about and ignored, so a CNCF Distribution config.yml loads; http.tls is
+refused (not implemented). Without an auth section only loopback addresses are served, unless
+--insecure-no-auth is given.
 
-Prints "listening on http://HOST:PORT" on stderr (with --format json, {"url","data"} on stdout);
-logs are JSON lines on stderr.
+Prints "listening on http://HOST:PORT" on stderr (with --format json, {"url","data"} on stdout).
+Access logs are JSON lines on stdout, one per request (time, method, path, route, repository,
+status, bytesIn, bytesOut, durationMs, user, remote, userAgent); server logs are JSON on stderr.
+GET /healthz (liveness), /readyz (database and storage; 503 while shutting down) and /metrics
+(Prometheus) are served without authentication. SIGTERM/SIGINT: stop accepting, finish requests in
+flight (10 s), exit 0. See also: kiln gc.
 
 Examples:
   kiln serve
   kiln serve --addr 127.0.0.1:0 --data /tmp/registry
+  htpasswd -cB ./htpasswd alice && kiln serve --addr 0.0.0.0:5000 --config config.yml
   kiln copy oci:./out:1.0 localhost:5000/app:1.0`,
   );
   cmd.action(async (flags: ServeFlags) => {
     const settings = outputSettings({ format: flags.format });
-    const { config, warnings } = await loadConfig({ file: flags.config, env: process.env, flags: { addr: flags.addr, data: flags.data } });
+    const { config, warnings } = await loadConfig({ file: flags.config, env: process.env, flags: { addr: flags.addr, data: flags.data, insecureNoAuth: flags.insecureNoAuth } });
     for (const warning of warnings) printWarning(warning, settings);
     const logger = pino({ name: 'kiln-registry', level: config.logLevel }, pino.destination({ dest: 2, sync: true }));
-    const server = await startServer(config, { logger, signals: ['SIGTERM', 'SIGINT'] });
+    // Asynchronous and batched: a request never waits for the terminal or the pipe reading stdout. Should
+    // that reader stall, lines beyond 16 MiB of backlog are dropped rather than held in memory.
+    const stdout = pino.destination({ dest: 1, sync: false, maxLength: 16 * 1024 * 1024 });
+    const server = await startServer(config, { logger, signals: ['SIGTERM', 'SIGINT'], accessLog: (line) => stdout.write(line) });
     if (settings.json) printJson({ url: server.url, data: server.data });
     printMessage(`listening on ${server.url} (data: ${server.data})`);
     await server.closed;

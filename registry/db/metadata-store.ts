@@ -1,5 +1,6 @@
 import type { Descriptor } from '../../oci/descriptor.js';
 import type { Digest } from '../../oci/digest.js';
+import type { GarbageCollectionStore } from './gc-store.js';
 
 /** A manifest as the registry stores it: exact bytes plus what the API needs without re-parsing. */
 export interface ManifestRecord {
@@ -42,10 +43,10 @@ export interface Page {
 /**
  * Registry metadata: repositories, blob membership, manifests, tags, referrers and upload sessions.
  * Blob bytes are not here (they are in a BlobStore). Every method is atomic; implementations must
- * pass test/registry/db/metadata-store.contract.ts.
+ * pass test/registry/db/metadata-store.contract.ts. Garbage collection's part is in gc-store.ts.
  */
-export interface MetadataStore {
-  /** Records that `repository` holds blob `digest` (creating the repository when new). */
+export interface MetadataStore extends GarbageCollectionStore {
+  /** Records that `repository` holds blob `digest` (creating the repository when new, refreshing the link's age when not). */
   linkBlob(repository: string, digest: Digest, size: number): Promise<void>;
   /** Size of the blob when `repository` holds it. */
   blobSize(repository: string, digest: Digest): Promise<number | undefined>;
@@ -69,6 +70,8 @@ export interface MetadataStore {
   listRepositories(page?: Page): Promise<string[]>;
   /** True when the repository exists (has a blob, manifest or tag). */
   repositoryExists(repository: string): Promise<boolean>;
+  /** Bytes the repository holds (quotas): each distinct linked blob once, plus the bytes of its manifests; 0 when unknown. */
+  repositoryUsage(repository: string): Promise<number>;
   /** Descriptors of manifests whose subject is `subject`, optionally only one artifactType. */
   listReferrers(repository: string, subject: Digest, artifactType?: string): Promise<Descriptor[]>;
 

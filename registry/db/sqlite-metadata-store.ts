@@ -3,8 +3,11 @@ import { dirname } from 'node:path';
 import type { Descriptor } from '../../oci/descriptor.js';
 import type { Digest } from '../../oci/digest.js';
 import { errorMessage, KilnError } from '../../oci/errors.js';
+import type { BlobReferences, GcLockHolder, RepositorySnapshot, RepositorySweep } from './gc-store.js';
+import { GC_TRIGGER_MARK } from './gc-schema.js';
 import type { ManifestRecord, MetadataStore, Page, UploadRecord } from './metadata-store.js';
 import { migrate } from './migrations.js';
+import * as gc from './sqlite-gc.js';
 import { SqliteDatabase, type SqlExecutor } from './sqlite.js';
 
 // Statement texts are constants: SqliteDatabase caches one prepared statement per text.
@@ -16,8 +19,14 @@ const SQL = {
     AND NOT EXISTS (SELECT 1 FROM manifests WHERE repository = ?1)`,
   repositoryExists: 'SELECT 1 AS found FROM repositories WHERE name = ?',
   listRepositories: 'SELECT name FROM repositories WHERE name > ? ORDER BY name COLLATE BINARY LIMIT ?',
+  // blobs has one row per (repository, digest): a blob is counted once however many manifests use it.
+  // length() of a BLOB reads the record header, not the manifest bytes.
+  repositoryUsage: `SELECT (SELECT COALESCE(SUM(size), 0) FROM blobs WHERE repository = ?1)
+    + (SELECT COALESCE(SUM(length(bytes)), 0) FROM manifests WHERE repository = ?1) AS bytes`,
 
-  linkBlob: 'INSERT INTO blobs (repository, digest, size) VALUES (?, ?, ?) ON CONFLICT (repository, digest) DO NOTHING',
+  // Linking again (re-upload, mount) renews the link's age: GC keeps unreferenced links for its grace period.
+  linkBlob: `INSERT INTO blobs (repository, digest, size, linked_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (repository, digest) DO UPDATE SET linked_at = excluded.linked_at`,
   blobSize: 'SELECT size FROM blobs WHERE repository = ? AND digest = ?',
   unlinkBlob: 'DELETE FROM blobs WHERE repository = ? AND digest = ?',
   blobInUse: `SELECT EXISTS (SELECT 1 FROM blobs WHERE digest = ?1)
@@ -100,9 +109,10 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async linkBlob(repository: string, digest: Digest, size: number): Promise<void> {
+    const now = Date.now();
     await this.db.transaction(async (tx) => {
-      await tx.run(SQL.ensureRepository, [repository, Date.now()]);
-      await tx.run(SQL.linkBlob, [repository, digest, size]);
+      await tx.run(SQL.ensureRepository, [repository, now]);
+      await tx.run(SQL.linkBlob, [repository, digest, size, now]);
     });
   }
 
@@ -143,6 +153,10 @@ export class SqliteMetadataStore implements MetadataStore {
         await insertRefs(tx, record, 'manifest', record.manifests);
       }
       if (tag !== undefined) await tx.run(SQL.upsertTag, [record.repository, tag, record.digest, now]);
+    }).catch((err: unknown) => {
+      // The gc-schema.ts trigger: a reference checked before this transaction was swept by GC meanwhile.
+      if (!errorMessage(err).includes(GC_TRIGGER_MARK)) throw err;
+      throw new KilnError('MANIFEST_BLOB_UNKNOWN', `${record.repository}: a blob or manifest this manifest references was just garbage-collected; push it again`, { cause: err });
     });
   }
 
@@ -194,6 +208,10 @@ export class SqliteMetadataStore implements MetadataStore {
     return (await this.db.get<{ found: number }>(SQL.repositoryExists, [repository])) !== undefined;
   }
 
+  async repositoryUsage(repository: string): Promise<number> {
+    return (await this.db.get<{ bytes: number }>(SQL.repositoryUsage, [repository]))?.bytes ?? 0;
+  }
+
   async listReferrers(repository: string, subject: Digest, artifactType?: string): Promise<Descriptor[]> {
     const rows = await this.db.all<ReferrerRow>(SQL.listReferrers, [repository, subject, artifactType ?? null]);
     return rows.map((r) => {
@@ -225,6 +243,30 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async listStaleUploads(updatedBefore: number): Promise<UploadRecord[]> {
     return (await this.db.all<UploadRow>(SQL.staleUploads, [updatedBefore])).map(toUpload);
+  }
+
+  lockGc(owner: string, now: number, staleBefore: number): Promise<GcLockHolder | undefined> {
+    return gc.lockGc(this.db, owner, now, staleBefore);
+  }
+
+  unlockGc(owner: string, tombstonesBefore: number): Promise<void> {
+    return gc.unlockGc(this.db, owner, tombstonesBefore);
+  }
+
+  gcGeneration(): Promise<number> {
+    return gc.gcGeneration(this.db);
+  }
+
+  sweepRepository(repository: string, decide: (snapshot: RepositorySnapshot) => RepositorySweep, options: { dryRun?: boolean } = {}): Promise<RepositorySweep> {
+    return gc.sweepRepository(this.db, repository, decide, options.dryRun ?? false);
+  }
+
+  blobReferences(digest: Digest): Promise<BlobReferences> {
+    return gc.blobReferences(this.db, digest);
+  }
+
+  deleteBlobIfUnreferenced(digest: Digest, size: number, remove: () => Promise<boolean>): Promise<boolean> {
+    return gc.deleteBlobIfUnreferenced(this.db, digest, size, remove);
   }
 
   close(): Promise<void> {

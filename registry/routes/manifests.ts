@@ -1,4 +1,5 @@
 import type { Digest } from '../../oci/digest.js';
+import { parseManifest } from '../../oci/manifest.js';
 import type { AreaRoutes, RouteContext } from '../context.js';
 import { RegistryError } from '../errors.js';
 import type { CachedManifest } from '../manifest-cache.js';
@@ -17,7 +18,11 @@ export const manifestRoutes: AreaRoutes<'manifests'> = {
 
 async function serveManifest(ctx: RouteContext, route: ManifestRoute, withBody: boolean): Promise<void> {
   const { req, res } = ctx;
-  const manifest = await findManifest(ctx, route.name, parseManifestReference(route.reference), route.reference);
+  const ref = parseManifestReference(route.reference);
+  const manifest = await findManifest(ctx, route.name, ref, route.reference);
+  if (ctx.admit) {
+    await ctx.admit(parseManifest(manifest.bytes, manifest.mediaType, 'manifest'), route.name, ref.kind === 'tag' ? ref.tag : undefined, { action: 'pull' });
+  }
   // Distribution answers 404 when the stored type is not acceptable and cannot be converted (content-negotiation.md).
   if (!acceptable(req.headers.accept, manifest.mediaType)) {
     throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${route.reference} is a ${manifest.mediaType}, which the Accept header does not allow`, {
@@ -66,7 +71,8 @@ async function putManifest(ctx: RouteContext, route: ManifestRoute): Promise<voi
   const byDigest: Digest | undefined = ref.kind === 'digest' ? ref.digest : undefined;
   const tag = ref.kind === 'tag' ? ref.tag : undefined;
   const { raw, record } = await acceptManifest(metadata, name, bytes, req.headers['content-type'], byDigest);
-  if (ctx.admit) await ctx.admit(raw, name, tag);
+  if (ctx.admit) await ctx.admit(raw, name, tag, { action: 'push' });
+  await ctx.policy?.beforeManifest(name, { digest: record.digest, size: bytes.length }, tag);
   await metadata.putManifest(record, tag);
   ctx.cache?.invalidate(name);
   res.status(201);
@@ -88,6 +94,7 @@ async function deleteManifest(ctx: RouteContext, route: ManifestRoute): Promise<
   if (!(await metadata.repositoryExists(name))) {
     throw new RegistryError('NAME_UNKNOWN', `repository ${name} is not known to this registry`, { detail: { name } });
   }
+  await ctx.policy?.beforeDelete(name, ref.kind === 'tag' ? { tag: ref.tag } : { digest: ref.digest });
   // § Deleting tags: a tag DELETE untags; the manifest stays reachable by digest.
   const deleted = ref.kind === 'tag' ? await metadata.deleteTag(name, ref.tag) : await metadata.deleteManifest(name, ref.digest);
   ctx.cache?.invalidate(name);

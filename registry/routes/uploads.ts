@@ -58,6 +58,7 @@ async function startUpload(ctx: RouteContext, route: UploadRoute): Promise<void>
       // § Mounting a blob: 201 only when the blob is really there; otherwise an ordinary session (202).
       if (size !== undefined && (await blobs.stat(digest)) !== undefined) {
         req.resume();
+        await ctx.policy?.beforeBlob(route.name, digest, size);
         await metadata.linkBlob(route.name, digest, size);
         sendCreated(res, route.name, digest);
         return;

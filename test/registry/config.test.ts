@@ -27,7 +27,7 @@ describe('loadConfig', () => {
       'version: 0.1\nlog:\n  level: debug\nhttp:\n  addr: 127.0.0.1:6000\nstorage:\n  filesystem:\n    rootdirectory: /srv/registry\n  maintenance:\n    uploadpurging:\n      age: 2h30m\n      interval: 10m\n',
     );
     const fromFile = await loadConfig({ file: path });
-    expect(fromFile.config).toEqual({ addr: '127.0.0.1:6000', data: '/srv/registry', logLevel: 'debug', uploadMaxAgeMs: 9_000_000, uploadPurgeIntervalMs: 600_000 });
+    expect(fromFile.config).toEqual({ ...DEFAULT_CONFIG, addr: '127.0.0.1:6000', data: '/srv/registry', logLevel: 'debug', uploadMaxAgeMs: 9_000_000, uploadPurgeIntervalMs: 600_000 });
     const env = { REGISTRY_HTTP_ADDR: '127.0.0.1:7000', REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/env/data', REGISTRY_LOG_LEVEL: 'warn', REGISTRY_AUTH_FILE: '/home/u/auth.json' };
     const fromEnv = await loadConfig({ file: path, env });
     expect(fromEnv.config).toMatchObject({ addr: '127.0.0.1:7000', data: '/env/data', logLevel: 'warn' });
@@ -35,12 +35,12 @@ describe('loadConfig', () => {
     expect(fromFlags.config).toMatchObject({ addr: '[::1]:0', data: 'here', logLevel: 'warn' });
   });
 
-  it('warns about unknown keys (a Distribution config.yml loads) and refuses auth and TLS', async () => {
+  it('warns about unknown keys (a Distribution config.yml loads) and refuses TLS', async () => {
     const path = await file('distribution.yml', 'version: 0.1\nhttp:\n  addr: 127.0.0.1:5000\n  secret: s\n  headers:\n    X-Content-Type-Options: [nosniff]\nstorage:\n  delete:\n    enabled: true\n');
     const { warnings } = await loadConfig({ file: path });
     expect(warnings).toEqual([`${path}: unknown key http.secret (ignored)`, `${path}: unknown key http.headers.X-Content-Type-Options (ignored)`, `${path}: unknown key storage.delete.enabled (ignored)`]);
-    const auth = await file('auth.yml', 'auth:\n  htpasswd:\n    realm: r\n    path: /etc/htpasswd\n');
-    await expect(loadConfig({ file: auth })).rejects.toMatchObject({ code: 'USAGE', message: expect.stringContaining('auth.htpasswd.realm') });
+    const tls = await file('tls.yml', 'http:\n  tls:\n    certificate: /etc/cert.pem\n');
+    await expect(loadConfig({ file: tls })).rejects.toMatchObject({ code: 'USAGE', message: expect.stringContaining('http.tls.certificate') });
   });
 
   it('names the key and its source in validation errors', async () => {

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { digestOf, type Digest } from '../../../oci/digest.js';
 import { isKilnError } from '../../../oci/errors.js';
 import type { ManifestRecord, MetadataStore } from '../../../registry/db/metadata-store.js';
+import { describeGcStoreContract } from './gc-store.contract.js';
 
 /** What a backend's test gives the contract: a fresh, empty store and a way to dispose of it. */
 export interface OpenedStore {
@@ -168,6 +169,24 @@ export function describeMetadataStoreContract(name: string, open: () => Promise<
       expect(await store.listRepositories({ last: 'zeta' })).toEqual([]);
     });
 
+    it('reports repository usage: distinct blobs once, plus manifest bytes, per repository', async () => {
+      expect(await store.repositoryUsage('u/a')).toBe(0);
+      await store.linkBlob('u/a', blob('big'), 1000);
+      await store.linkBlob('u/a', blob('big'), 1000);
+      await store.linkBlob('u/a', blob('small'), 10);
+      await store.linkBlob('u/b', blob('big'), 1000);
+      const m1 = manifestRecord('u/a', 'one', { blobs: [blob('big'), blob('small')] });
+      const m2 = manifestRecord('u/a', 'two', { blobs: [blob('big')] });
+      await store.putManifest(m1, 'v1');
+      await store.putManifest(m2, 'v2');
+      await store.putManifest(m2, 'v3');
+      expect(await store.repositoryUsage('u/a')).toBe(1010 + m1.bytes.length + m2.bytes.length);
+      expect(await store.repositoryUsage('u/b')).toBe(1000);
+      await store.unlinkBlob('u/a', blob('small'));
+      await store.deleteManifest('u/a', m1.digest);
+      expect(await store.repositoryUsage('u/a')).toBe(1000 + m2.bytes.length);
+    });
+
     it('lists referrers of a subject in its repository, filtered by artifactType', async () => {
       const subject = manifestRecord('r', 'subject');
       await store.putManifest(subject, 'v1');
@@ -249,4 +268,6 @@ export function describeMetadataStoreContract(name: string, open: () => Promise<
       expect((await store.listStaleUploads(Number.MAX_SAFE_INTEGER)).length).toBe(8);
     });
   });
+  // Garbage collection's part of the interface (gc-store.ts), in its own file.
+  describeGcStoreContract(name, open);
 }
