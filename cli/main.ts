@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerCopy } from './commands/copy.js';
+import { registerGc } from './commands/gc.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerLogin, registerLogout } from './commands/login.js';
 import { registerServe } from './commands/serve.js';
@@ -24,6 +25,7 @@ registerTags(program);
 registerLogin(program);
 registerLogout(program);
 registerServe(program);
+registerGc(program);
 
 // Usage errors exit 2 (STYLE.md); commander would exit 1.
 function exitOverrideAll(cmd: Command): void {

@@ -1,4 +1,5 @@
 import express, { type Express, type Request, type Response } from 'express';
+import { FsBlobStore } from '../oci/content/fs-blob-store.js';
 import type { Access, AreaRoutes, RegistryDeps, RouteContext, RouteHandler } from './context.js';
 import { errorMiddleware, RegistryError, sendError } from './errors.js';
 import { drainRequest } from './request-body.js';
@@ -13,10 +14,9 @@ import { referrersRoutes } from './routes/referrers.js';
 import { tagsRoutes } from './routes/tags.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { UploadSessions } from './uploads.js';
-import { FsBlobStore } from '../oci/content/fs-blob-store.js';
 import { instrumentRequests } from './observability/access-log.js';
 import { RegistryMetrics } from './observability/metrics.js';
-import { type Lifecycle, opsRoutes } from './observability/ops-routes.js';
+import { type Lifecycle, opsEndpoints } from './observability/ops-routes.js';
 
 export type { Access, AdmissionHook, Authorizer, RegistryDeps } from './context.js';
 
@@ -72,10 +72,14 @@ export function createApp(deps: RegistryDeps): RegistryApp {
   app.set('etag', false);
   // Paths are matched by parseRoute (names contain slashes); queries are read through URL.searchParams.
   app.set('query parser', false);
-  // Probes and scrapes come first: unauthenticated, neither counted nor access-logged.
+  // Probes and scrapes come first: unauthenticated, neither counted nor access-logged. One middleware for
+  // both, since every layer costs the hot path (manifest GET) a router step.
   const blobsDir = deps.blobs instanceof FsBlobStore ? deps.blobs.root : undefined;
-  app.use(opsRoutes({ metrics, metadata: deps.metadata, blobsDir, lifecycle, logger }));
-  app.use(instrumentRequests({ metrics, accessLog: deps.accessLog }));
+  const ops = opsEndpoints({ metrics, metadata: deps.metadata, blobsDir, lifecycle, logger });
+  const instrument = instrumentRequests({ metrics, accessLog: deps.accessLog });
+  app.use((req, res, next) => {
+    if (!ops(req, res, next)) instrument(req, res, next);
+  });
   app.use((req, res) => {
     const ctx: RouteContext = {
       ...shared,

@@ -26,6 +26,8 @@ export class ManifestCache {
   private bytes = 0;
   /** Bumped per repository on invalidation, so a read that raced a write cannot store a stale entry. */
   private readonly generations = new Map<string, number>();
+  /** Bumped by `clear`: part of every repository's generation. */
+  private epoch = 0;
 
   constructor(options: ManifestCacheOptions = {}) {
     this.maxEntries = options.maxEntries ?? 1000;
@@ -45,7 +47,7 @@ export class ManifestCache {
 
   /** The repository's generation, to be passed back to `set` after reading from the database. */
   generation(repository: string): number {
-    return this.generations.get(repository) ?? 0;
+    return this.epoch + (this.generations.get(repository) ?? 0);
   }
 
   /** Stores an entry read at `generation`; ignored when the repository changed since. */
@@ -64,9 +66,16 @@ export class ManifestCache {
 
   /** Forgets every entry of `repository` (after a manifest PUT or DELETE, or a tag DELETE). */
   invalidate(repository: string): void {
-    this.generations.set(repository, this.generation(repository) + 1);
+    this.generations.set(repository, (this.generations.get(repository) ?? 0) + 1);
     const prefix = keyOf(repository, '');
     for (const key of [...this.entries.keys()]) if (key.startsWith(prefix)) this.drop(key);
+  }
+
+  /** Forgets every entry (after garbage collection removed tags or manifests, possibly in another process). */
+  clear(): void {
+    this.epoch++;
+    this.entries.clear();
+    this.bytes = 0;
   }
 
   private drop(key: string): void {

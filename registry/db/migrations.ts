@@ -1,4 +1,5 @@
 import { KilnError } from '../../oci/errors.js';
+import { GC_SCHEMA_SQL } from './gc-schema.js';
 import type { SqliteDatabase } from './sqlite.js';
 
 /** One schema step: applied once, in its own transaction, together with `PRAGMA user_version = version`. */
@@ -83,6 +84,8 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX uploads_by_updated_at ON uploads (updated_at);
     `,
   },
+  // Garbage collection: link ages, GC lock and generation, tombstones and their triggers (gc-schema.ts).
+  { version: 2, sql: GC_SCHEMA_SQL },
 ];
 
 /** The schema version this code reads and writes. */

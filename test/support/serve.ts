@@ -12,6 +12,8 @@ export interface ServeProcess {
   child: ChildProcess;
   /** Everything the server wrote to stderr so far. */
   stderr(): string;
+  /** Everything the server wrote to stdout so far: its access log, one JSON line per request. */
+  stdout(): string;
   /** Sends `signal` (default SIGTERM) and resolves with the exit code (null when killed by a signal). */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -23,6 +25,9 @@ export interface ServeProcess {
 export function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<ServeProcess> {
   const child = spawn(process.execPath, [BIN, 'serve', ...args], { env: { ...process.env, CI: 'true', NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
+  let stdout = '';
+  // Always read: a server whose stdout pipe fills up cannot write its access log, nor exit.
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   let started = false;
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
@@ -43,6 +48,7 @@ export function startServe(args: string[], env: NodeJS.ProcessEnv = {}): Promise
         host: url.slice('http://'.length),
         child,
         stderr: () => stderr,
+        stdout: () => stdout,
         stop: (signal = 'SIGTERM') => {
           if (child.exitCode === null && child.signalCode === null) child.kill(signal);
           return exited;

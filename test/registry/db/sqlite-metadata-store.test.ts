@@ -55,7 +55,7 @@ describe('SqliteMetadataStore', () => {
     expect(await userVersion(db)).toBe(SCHEMA_VERSION);
     expect(await migrate(db)).toEqual({ from: SCHEMA_VERSION, to: SCHEMA_VERSION });
     const tables = await db.all<{ name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name");
-    expect(tables.map((t) => t.name)).toEqual(['blobs', 'manifest_blobs', 'manifests', 'repositories', 'tags', 'uploads']);
+    expect(tables.map((t) => t.name)).toEqual(['blobs', 'gc_removed', 'gc_state', 'manifest_blobs', 'manifests', 'repositories', 'tags', 'uploads']);
 
     const broken = [...MIGRATIONS, { version: SCHEMA_VERSION + 1, sql: 'CREATE TABLE half (a); SELECT nope FROM nowhere;' }];
     await expect(migrate(db, broken)).rejects.toThrow(/no such table: nowhere/);
