@@ -2,9 +2,12 @@ import { Command, CommanderError } from 'commander';
 import { registerCopy } from './commands/copy.js';
 import { registerGc } from './commands/gc.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerKeygen } from './commands/keygen.js';
 import { registerLogin, registerLogout } from './commands/login.js';
 import { registerServe } from './commands/serve.js';
+import { registerSign } from './commands/sign.js';
 import { registerTags } from './commands/tags.js';
+import { registerVerify } from './commands/verify.js';
 import { ExitCode, exitCodeFor } from './exit-codes.js';
 import { formatError, printMessage } from './output.js';
 
@@ -26,6 +29,9 @@ registerLogin(program);
 registerLogout(program);
 registerServe(program);
 registerGc(program);
+registerKeygen(program);
+registerSign(program);
+registerVerify(program);
 
 // Usage errors exit 2 (STYLE.md); commander would exit 1.
 function exitOverrideAll(cmd: Command): void {

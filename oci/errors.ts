@@ -34,7 +34,14 @@ export type KilnOwnErrorCode =
   | 'USAGE'
   | 'PLATFORM_UNKNOWN'
   | 'UNSUPPORTED_TRANSPORT'
-  | 'INTERNAL';
+  | 'INTERNAL'
+  // Signing and verification (signer/); the last three are verify's exit codes 10, 11 and 12, as cosign's.
+  | 'KEY_INVALID'
+  | 'PASSPHRASE_INVALID'
+  | 'POLICY_INVALID'
+  | 'SIGNATURE_NOT_FOUND'
+  | 'TAG_NOT_FOUND'
+  | 'SIGNATURE_MISMATCH';
 
 export type KilnErrorCode = DistributionErrorCode | KilnOwnErrorCode;
 

@@ -1,0 +1,105 @@
+import type { Command } from 'commander';
+import { KilnError } from '../../oci/errors.js';
+import { openTarget } from '../../oci/transports.js';
+import { readKeyFile } from '../../signer/key-files.js';
+import { loadSigningKey } from '../../signer/keys.js';
+import { signImage } from '../../signer/sign.js';
+import { addFormatFlag, addRegistryFlags, type RegistryFlags } from '../common.js';
+import { outputSettings, printJson, printMessage, printResult, printWarning } from '../output.js';
+import { readPassphrase } from './keygen.js';
+import { parseDuration } from './verify.js';
+
+interface SignFlags extends RegistryFlags {
+  key: string;
+  annotations: string[];
+  recursive?: boolean;
+  identity?: string;
+  bundle: boolean;
+  tagState: boolean;
+  tagStateExpiry: string;
+  format: string;
+}
+
+/** Collects repeated `-a k=v` values. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/** Parses `k=v` pairs (split at the first `=`), as a usage error when one has no `=` or an empty key. */
+export function parseAnnotations(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new KilnError('USAGE', `invalid annotation "${pair}": expected KEY=VALUE`);
+    out[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return out;
+}
+
+/** `kiln sign`. */
+export function registerSign(program: Command): void {
+  const cmd = program
+    .command('sign')
+    .argument('<image>', 'image to sign: a registry reference or oci:DIR[:tag]')
+    .description('sign an image with a cosign key: a sha256-<hex>.sig signature and a Sigstore bundle referrer')
+    .requiredOption('--key <file>', 'private key (cosign.key, from kiln keygen or cosign generate-key-pair)')
+    .option('-a, --annotations <key=value>', 'claim to sign into the payload (repeatable)', collect, [])
+    .option('--recursive', 'on an index, also sign every manifest it lists')
+    .option('--identity <repository>', 'repository to sign for (required for OCI layouts, e.g. registry.example/app)')
+    .option('--no-bundle', 'store only the cosign .sig signature, no Sigstore bundle referrer')
+    .option('--tag-state-expiry <duration>', 'lifetime of the repository’s new tag state (e.g. 7d, 24h)', '30d')
+    .option('--no-tag-state', 'do not record the tag in the repository’s tag state (verify by tag will fail)');
+  addRegistryFlags(cmd);
+  addFormatFlag(cmd);
+  cmd.addHelpText(
+    'after',
+    `
+The payload is cosign's simple-signing JSON: critical.identity.docker-reference (the repository),
+critical.image.docker-manifest-digest, critical.type "cosign container image signature", and optional
+{annotations, tag, timestamp}. The ECDSA signature is stored as cosign stores it (a layer of the manifest
+tagged sha256-<hex>.sig, appended to signatures already there) and as a Sigstore bundle (v0.3) referrer of
+the image, made offline (no Fulcio, no Rekor). Signing a tag signs the digest it points to now, and records
+tag → digest in the repository's signed tag state (kiln-tag-state: a growing version and an expiry), which
+kiln verify checks so that a tag moved or rolled back to another signed digest fails.
+Passphrase: KILN_PASSWORD or COSIGN_PASSWORD, else asked for on the terminal.
+
+Examples:
+  kiln sign --key cosign.key localhost:5000/app@sha256:…
+  kiln sign --key cosign.key -a env=prod --recursive localhost:5000/app:1.0
+  kiln sign --key cosign.key --identity registry.example/app oci:./out:1.0`,
+  );
+  cmd.action(async (spec: string, flags: SignFlags) => {
+    const settings = outputSettings({ format: flags.format });
+    const annotations = parseAnnotations(flags.annotations);
+    const pem = await readKeyFile(flags.key);
+    const key = await loadSigningKey({ pem, passphrase: await readPassphrase({ confirm: false, what: flags.key }), name: flags.key });
+    const target = await openTarget(spec, { mode: 'write', registry: { authfile: flags.authfile, insecure: flags.insecure } });
+    try {
+      const result = await signImage({
+        target,
+        key,
+        annotations,
+        recursive: flags.recursive,
+        identity: flags.identity,
+        bundle: flags.bundle,
+        tagState: flags.tagState,
+        tagStateTtlSeconds: parseDuration(flags.tagStateExpiry),
+      });
+      await target.close();
+      if (result.tag !== undefined) {
+        printWarning(`signed tag "${result.tag}" as the digest it points to now, ${result.digest}; sign by digest to be sure what you sign`, settings);
+      }
+      if (settings.json) printJson(result);
+      else {
+        for (const s of result.signed) {
+          printMessage(`Signed ${s.digest}: signature in ${s.signatureTag}${s.bundle ? `, bundle referrer ${s.bundle}` : ''}`);
+          printResult(s.digest);
+        }
+        if (result.tagState) printMessage(`Tag state of ${result.identity}: version ${result.tagState.version}, expires ${result.tagState.expires}`);
+      }
+    } catch (err) {
+      await target.close({ discard: true }).catch(() => undefined);
+      throw err;
+    }
+  });
+}

@@ -1,0 +1,109 @@
+import type { Digest } from '../oci/digest.js';
+import { KilnError } from '../oci/errors.js';
+import { manifestDescriptor, type RawManifest } from '../oci/manifest.js';
+import { isManifestMediaType } from '../oci/media-types.js';
+import { formatRepository, parseRepository } from '../oci/reference.js';
+import type { Target } from '../oci/target.js';
+import { appendCosignSignature, attachBundle } from './attach.js';
+import { buildBundle } from './bundle.js';
+import { signBytes, type SigningKey } from './keys.js';
+import { buildPayload, RESERVED_OPTIONAL_KEYS } from './payload.js';
+import { currentTagState, updateTagState } from './tag-state.js';
+
+/** Options of `signImage`. */
+export interface SignOptions {
+  target: Target;
+  key: SigningKey;
+  /** `-a k=v` claims, written into the payload's `optional`. */
+  annotations?: Record<string, string>;
+  /** On an index, also sign each manifest it lists. */
+  recursive?: boolean;
+  /** `registry/repository` to sign for; required for targets without one (OCI layouts). */
+  identity?: string;
+  /** Also attach a Sigstore bundle referrer (default true). */
+  bundle?: boolean;
+  /** Record a signed tag in the repository's tag state (default true). */
+  tagState?: boolean;
+  /** Lifetime of the new tag state (default 30 days). */
+  tagStateTtlSeconds?: number;
+  now?: Date;
+}
+
+/** What was signed and where the signatures went. */
+export interface SignResult {
+  image: string;
+  identity: string;
+  /** The tag that was resolved, when the image was named by tag. */
+  tag?: string;
+  digest: Digest;
+  signed: Array<{ digest: Digest; signatureTag: string; signatureManifest: Digest; bundle?: Digest }>;
+  /** The tag state written when a tag was signed. */
+  tagState?: { version: number; expires: string };
+}
+
+/**
+ * Signs the image `target` names (resolving a tag to the digest it points to now): a cosign signature
+ * appended under `sha256-<hex>.sig` and a Sigstore bundle referrer; with `recursive`, each manifest of an
+ * index too. A signed tag is then recorded in the repository's tag state (the next version, re-signed).
+ */
+export async function signImage(options: SignOptions): Promise<SignResult> {
+  const { target } = options;
+  const identity = signingIdentity(target, options.identity);
+  for (const key of Object.keys(options.annotations ?? {})) {
+    if ((RESERVED_OPTIONAL_KEYS as readonly string[]).includes(key)) {
+      throw new KilnError('USAGE', `annotation "${key}" is reserved: Kiln writes optional.${key} itself`);
+    }
+  }
+  const root = await target.resolve();
+  const tag = target.ref.digest === undefined ? target.ref.tag : undefined;
+  const recordTag = tag !== undefined && options.tagState !== false;
+  // Checked before anything is written: a state this key cannot extend must not leave half a signing behind.
+  const previous = recordTag ? await currentTagState({ target, key: options.key, repository: identity }) : undefined;
+  const now = options.now ?? new Date();
+  const images: RawManifest[] = [root];
+  if (options.recursive && root.kind === 'index') {
+    for (const child of root.parsed.manifests) {
+      if (isManifestMediaType(child.mediaType)) images.push(await target.getManifest(child.digest, child.mediaType));
+    }
+  }
+  const signed: SignResult['signed'] = [];
+  for (const image of images) {
+    const payload = buildPayload({
+      dockerReference: identity,
+      manifestDigest: image.digest,
+      annotations: options.annotations,
+      tag: image === root ? tag : undefined,
+      timestamp: Math.floor(now.getTime() / 1000),
+    });
+    const signature = signBytes(options.key, payload).toString('base64');
+    const stored = await appendCosignSignature(target, image.digest, { payload, signature });
+    const entry: SignResult['signed'][number] = { digest: image.digest, signatureTag: stored.tag, signatureManifest: stored.digest };
+    if (options.bundle !== false) {
+      entry.bundle = await attachBundle(target, manifestDescriptor(image), { bundle: await buildBundle(options.key, payload), payload, created: now });
+    }
+    signed.push(entry);
+  }
+  const result: SignResult = { image: target.description, identity, digest: root.digest, signed };
+  if (tag !== undefined) result.tag = tag;
+  if (recordTag && tag !== undefined) {
+    const state = await updateTagState({ target, key: options.key, repository: identity, previous, tag, digest: root.digest, now, ttlSeconds: options.tagStateTtlSeconds });
+    result.tagState = { version: state.version, expires: state.expires };
+  }
+  return result;
+}
+
+/** The repository a signature names: the target's own, or `identity` for targets without one (which must agree). */
+export function signingIdentity(target: Target, identity: string | undefined): string {
+  const own = target.origin ? formatRepository(target.origin) : undefined;
+  if (identity !== undefined) identity = formatRepository(parseRepository(identity));
+  if (own !== undefined && identity !== undefined && identity !== own) {
+    throw new KilnError('USAGE', `--identity ${identity} differs from the image's repository ${own}`);
+  }
+  const chosen = own ?? identity;
+  if (chosen === undefined) {
+    throw new KilnError('USAGE', `${target.description} has no repository name to sign or verify for`, {
+      hint: 'pass --identity REGISTRY/REPOSITORY (the repository the image is published as)',
+    });
+  }
+  return chosen;
+}
