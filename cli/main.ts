@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerAnalyze } from './commands/analyze.js';
 import { registerCopy } from './commands/copy.js';
 import { registerGc } from './commands/gc.js';
 import { registerInspect } from './commands/inspect.js';
@@ -24,6 +25,7 @@ Environment: REGISTRY_AUTH_FILE, DOCKER_CONFIG, NO_COLOR, CI.`,
 
 registerCopy(program);
 registerInspect(program);
+registerAnalyze(program);
 registerTags(program);
 registerLogin(program);
 registerLogout(program);

@@ -1,0 +1,11 @@
+export { analyze, type AnalysisResult, type AnalyzeOptions, type CorrectedNumbers, type DiveFileInfo, type LayerReport } from './analyze.js';
+export { diveEfficiency, diveNumbers, type DiveEfficiency, type DiveNumbers, type PathEfficiency } from './efficiency.js';
+export { diveExport, goJson, type DiveExport } from './export.js';
+export { FileNode, FileTree, type FileInfo } from './filetree.js';
+export { formatHtmlReport } from './html.js';
+export { loadImage, type LayerProgress, type LoadedImage } from './image.js';
+export { readLayer, type LayerContents } from './layer-reader.js';
+export { overlayWaste, type LayerChanges, type WasteGroup, type WasteKind } from './overlay.js';
+export { formatCiReport, formatTextReport } from './report.js';
+export { ciRuleValues, evaluateCiRules, RULE_DEFAULTS, RULE_KEYS, type CiEvaluation, type GateNumbers, type RuleKey, type RuleResult } from './rules.js';
+export { suggest, type Suggestion } from './suggestions.js';
