@@ -1,5 +1,4 @@
 import { randomBytes, scrypt as scryptCallback, type ScryptOptions } from 'node:crypto';
-import nacl from 'tweetnacl';
 import { KilnError } from '../oci/errors.js';
 
 // The passphrase-encrypted container of go-securesystemslib's `encrypted` package, which cosign and
@@ -21,8 +20,14 @@ export const WRITE_PARAMS: ScryptParams = { N: 32768, r: 8, p: 1 };
 export const READ_PARAMS: readonly ScryptParams[] = [WRITE_PARAMS, { N: 65536, r: 8, p: 1 }, { N: 131072, r: 8, p: 1 }];
 
 const SALT_BYTES = 32;
-const KEY_BYTES = nacl.secretbox.keyLength;
-const NONCE_BYTES = nacl.secretbox.nonceLength;
+/** NaCl secretbox sizes (XSalsa20-Poly1305): 32-byte key, 24-byte nonce. */
+const KEY_BYTES = 32;
+const NONCE_BYTES = 24;
+
+/** tweetnacl, loaded only by commands that handle private keys (it would slow every kiln start-up). */
+async function loadNacl(): Promise<typeof import('tweetnacl')> {
+  return (await import('tweetnacl')).default;
+}
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 /** The secretbox key derived from `passphrase` (scrypt, 32 bytes). */
@@ -39,6 +44,7 @@ export async function encryptWithPassphrase(plaintext: Uint8Array, passphrase: s
   const salt = randomBytes(SALT_BYTES);
   const nonce = randomBytes(NONCE_BYTES);
   const key = await deriveKey(passphrase, salt, WRITE_PARAMS);
+  const nacl = await loadNacl();
   const ciphertext = nacl.secretbox(plaintext, nonce, key);
   key.fill(0);
   const doc = {
@@ -73,6 +79,7 @@ export async function decryptWithPassphrase(container: Uint8Array, passphrase: s
   const ciphertext = base64Field(field(doc, 'ciphertext'), 'ciphertext', fail);
   if (nonce.length !== NONCE_BYTES) throw fail(`cipher.nonce is ${nonce.length} bytes, expected ${NONCE_BYTES}`);
   const key = await deriveKey(passphrase, salt, params);
+  const nacl = await loadNacl();
   const plaintext = nacl.secretbox.open(ciphertext, nonce, key);
   key.fill(0);
   if (plaintext === null) {

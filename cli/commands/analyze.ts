@@ -1,6 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { parse as parseYaml } from 'yaml';
 import { analyze, type AnalysisResult } from '../../analyzer/analyze.js';
 import { diveExport, goJson } from '../../analyzer/export.js';
 import { goParseBool } from '../../analyzer/go-format.js';
@@ -105,7 +104,7 @@ async function loadRules(flags: AnalyzeFlags): Promise<Record<RuleKey, string>> 
   printMessage(text === undefined ? '  Using default CI config' : `  Using CI config: ${file}`);
   let doc: unknown;
   try {
-    doc = text === undefined ? undefined : parseYaml(text);
+    doc = text === undefined ? undefined : (await import('yaml')).parse(text);
   } catch (err) {
     throw new KilnError('VALIDATION', `CI config ${file} is not valid YAML: ${errorMessage(err).split('\n')[0] ?? ''}`, { cause: err });
   }

@@ -3,10 +3,7 @@ import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { FsBlobStore } from '../../oci/content/fs-blob-store.js';
 import { KilnError } from '../../oci/errors.js';
-import { loadConfig } from '../../registry/config.js';
-import { SqliteMetadataStore } from '../../registry/db/sqlite-metadata-store.js';
-import { collectGarbage, type GcReport } from '../../registry/gc/collect.js';
-import { parseDuration } from '../../registry/gc/config.js';
+import type { GcReport } from '../../registry/gc/collect.js';
 import { addFormatFlag } from '../common.js';
 import { formatBytes, outputSettings, printJson, printResult, printWarning } from '../output.js';
 
@@ -55,6 +52,13 @@ Examples:
   );
   cmd.action(async (flags: GcFlags) => {
     const settings = outputSettings({ format: flags.format });
+    // Loaded here, not at start-up: sqlite3 and the registry modules would slow every kiln command.
+    const [{ loadConfig }, { SqliteMetadataStore }, { collectGarbage }, { parseDuration }] = await Promise.all([
+      import('../../registry/config.js'),
+      import('../../registry/db/sqlite-metadata-store.js'),
+      import('../../registry/gc/collect.js'),
+      import('../../registry/gc/config.js'),
+    ]);
     const { config, warnings } = await loadConfig({ file: flags.config, env: process.env, flags: { data: flags.data } });
     for (const warning of warnings) printWarning(warning, settings);
     let gracePeriodMs = config.gc.gracePeriodMs;
