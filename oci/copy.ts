@@ -25,6 +25,12 @@ export interface CopyOptions {
   concurrency?: number;
   /** Tag to give the copy; defaults to the destination's tag, then the source's. */
   tag?: string | undefined;
+  /**
+   * Other tags of the source repository copied after the image, under the same names, when the source has them
+   * (absent ones are skipped): repository-level metadata such as the signer's `kiln-tag-state`. With
+   * `withReferrers`, their referrers come too. A tag already in the destination is overwritten.
+   */
+  extraTags?: readonly string[] | undefined;
   onProgress?: (event: CopyEvent) => void;
 }
 
@@ -36,6 +42,8 @@ export interface CopyResult {
   manifests: number;
   blobs: { copied: number; skipped: number; mounted: number; bytes: number };
   referrers: number;
+  /** Which of `extraTags` the source had and were copied. */
+  extraTags: string[];
 }
 
 /** Suffixes cosign uses for tags that carry data about `sha256-<hex>`. */
@@ -59,6 +67,7 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
     manifests: 0,
     blobs: { copied: 0, skipped: 0, mounted: 0, bytes: 0 },
     referrers: 0,
+    extraTags: [],
   };
 
   const copyBlob = (desc: Descriptor): Promise<void> => {
@@ -86,6 +95,8 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
           // Every Target.putBlob verifies digest and size before the blob becomes visible, so the
           // source need not hash the same bytes too.
           const data = await source.getBlob(desc, { verify: false });
+          // Without a progress listener, no counting stage: every stage costs a hop per chunk.
+          if (!options.onProgress) return data;
           const counted = data.pipe(progressCounter(desc, emit));
           // pipe() does not forward errors: a failed source verification must fail the upload.
           data.once('error', (err) => counted.destroy(err));
@@ -149,6 +160,14 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
     throw new KilnError('DIGEST_MISMATCH', `${destination.description} names digest ${destination.ref.digest} but the source is ${root.digest}`);
   }
   await copyTree(root, tag);
+  // After the image, so an extra tag describing it (a signed tag state) never lands before what it names.
+  for (const extra of options.extraTags ?? []) {
+    if (extra === tag) continue;
+    const raw = await getIfPresent(source, extra);
+    if (!raw) continue;
+    await copyTree(raw, extra);
+    result.extraTags.push(extra);
+  }
   Object.assign(result, { digest: root.digest, mediaType: root.mediaType, size: root.bytes.length, tag });
   return result;
 }
