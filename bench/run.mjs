@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench -- NAME`: runs one benchmark (or all) side by side with its peer; figures go to bench/RESULTS.md.
-const benches = { copy: () => import('./copy.mjs'), registry: () => import('./registry.mjs'), analyze: () => import('./analyze.mjs') };
+const benches = { copy: () => import('./copy.mjs'), registry: () => import('./registry.mjs'), analyze: () => import('./analyze.mjs'), sign: () => import('./sign.mjs') };
 const names = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const chosen = names.length > 0 ? names : Object.keys(benches);
 for (const name of chosen) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run demo`: the main job end to end on embedded defaults. Today: make a small base image from Debian's
-// busybox-static, push it to `kiln serve` (started here with its data in a temp dir), copy it back and inspect it.
+// busybox-static, push it to `kiln serve` (started here with its data in a temp dir), copy it back, inspect and
+// analyze it, then sign it, verify it, move its tag to another image and watch verification refuse it.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, chmodSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,10 +37,31 @@ function startKilnServe(data) {
   });
 }
 
+/** Environment the signing steps add (shown in the echoed command line), set by `withEnv`. */
+let extraEnv = {};
+
+/** Runs `kiln ARGS` as a user would, echoing the command; throws unless it exits with `expected`. */
+function kilnExpect(expected, ...args) {
+  const shown = Object.entries(extraEnv).map(([k, v]) => `${k}=${v} `).join('');
+  process.stderr.write(`$ ${shown}kiln ${args.join(' ')}\n`);
+  const res = spawnSync('node', [kiln, ...args], { stdio: 'inherit', env: { ...process.env, ...extraEnv } });
+  if (expected !== 0 || res.status !== 0) process.stderr.write(`(exit ${res.status})\n`);
+  if (res.status !== expected) throw new Error(`kiln ${args[0]} exited with ${res.status}, expected ${expected}`);
+}
+
 function kilnRun(...args) {
-  process.stderr.write(`$ kiln ${args.join(' ')}\n`);
-  const res = spawnSync('node', [kiln, ...args], { stdio: 'inherit' });
-  if (res.status !== 0) throw new Error(`kiln ${args[0]} failed with exit ${res.status}`);
+  kilnExpect(0, ...args);
+}
+
+/** Runs `fn` with `env` added to the kiln commands' environment. */
+function withEnv(env, fn) {
+  const saved = extraEnv;
+  extraEnv = { ...saved, ...env };
+  try {
+    return fn();
+  } finally {
+    extraEnv = saved;
+  }
 }
 
 const work = mkdtempSync(join(tmpdir(), 'kiln-demo-'));
@@ -74,6 +96,38 @@ try {
   kilnRun('inspect', `${registry.host}/demo/busybox:1.0`);
   kilnRun('tags', `${registry.host}/demo/busybox`);
   kilnRun('inspect', '--raw', `oci-archive:${join(out, 'busybox.tar')}:1.0`);
+
+  const repo = `${registry.host}/demo/busybox`;
+  step('5. analyze the pushed image: layer efficiency and wasted bytes, as dive reports them and corrected');
+  kilnRun('analyze', `${repo}:1.0`);
+
+  step('6. a key pair, then sign the pushed image and verify it (offline, with the public key)');
+  const keys = join(work, 'keys');
+  mkdirSync(keys);
+  // KILN_PASSWORD encrypts the private key; KILN_TRUST_DIR keeps the verifier's tag-state versions out of $HOME.
+  const signing = { KILN_PASSWORD: 'demo-passphrase', KILN_TRUST_DIR: join(work, 'trust') };
+  withEnv(signing, () => {
+    kilnRun('keygen', '--output-key-prefix', join(keys, 'cosign'));
+    kilnRun('sign', '--key', join(keys, 'cosign.key'), `${repo}:1.0`);
+    kilnRun('verify', '--key', join(keys, 'cosign.pub'), `${repo}:1.0`);
+  });
+
+  step('7. another signed image is pushed under the same tag: verify refuses the move (exit 12, tag binding)');
+  mkdirSync(join(rootfs, 'srv'));
+  symlinkSync('busybox', join(rootfs, 'bin', 'wget'));
+  const otherSpec = `oci:${join(out, 'layout')}:1.1`;
+  const otherTarget = await openTarget(otherSpec, { mode: 'write' });
+  const other = await imageFromDirectory({ directory: rootfs, target: otherTarget, tag: '1.1', platform: { ...hostPlatform(), os: 'linux' }, config: { Cmd: ['/bin/sh'] } });
+  await otherTarget.close();
+  process.stderr.write(`wrote ${otherSpec} (${other.digest}), a different image\n`);
+  withEnv(signing, () => {
+    kilnRun('copy', '-q', otherSpec, `${repo}:1.1`);
+    kilnRun('sign', '--key', join(keys, 'cosign.key'), `${repo}:1.1`);
+    process.stderr.write(`# its signature is genuine, but the signed tag state binds 1.0 to ${manifest.digest}\n`);
+    kilnRun('copy', '-q', otherSpec, `${repo}:1.0`);
+    kilnExpect(12, 'verify', '--key', join(keys, 'cosign.pub'), `${repo}:1.0`);
+    kilnRun('verify', '--key', join(keys, 'cosign.pub'), `${repo}@${manifest.digest}`);
+  });
   process.stderr.write('\n\ndemo: done. Outputs are in demo-out/.\n');
 } finally {
   registry?.stop();

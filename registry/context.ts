@@ -1,5 +1,7 @@
 import type { Request, Response } from 'express';
+import type { Readable } from 'node:stream';
 import type { BlobStore } from '../oci/content/blob-store.js';
+import type { Descriptor } from '../oci/descriptor.js';
 import type { Digest } from '../oci/digest.js';
 import type { RawManifest } from '../oci/manifest.js';
 import type { MetadataStore } from './db/metadata-store.js';
@@ -23,10 +25,31 @@ export interface Access {
 export type Authorizer = (req: Request, access: Access) => Promise<void>;
 
 /**
+ * A read-only view of the registry's own content, given to admission hooks that need to consult it (a
+ * signature policy reads an image's signatures and tag state). Reads bypass access control and admission.
+ */
+export interface RegistryReader {
+  resolveTag(repository: string, tag: string): Promise<Digest | undefined>;
+  getManifest(repository: string, digest: Digest): Promise<{ digest: Digest; mediaType: string; bytes: Buffer } | undefined>;
+  /** The size of a blob linked to `repository`; undefined when it is not. */
+  blobSize(repository: string, digest: Digest): Promise<number | undefined>;
+  /** A stored blob's bytes (the caller checks it is linked to the repository first). */
+  getBlob(digest: Digest): Promise<Readable>;
+  listReferrers(repository: string, subject: Digest, artifactType?: string): Promise<Descriptor[]>;
+  listTags(repository: string): Promise<string[] | undefined>;
+}
+
+/**
  * Admission policy run before a manifest is stored (PUT, after validation; `action` push) and before one is
  * served (GET/HEAD; `action` pull, `tag` when requested by tag); throws (e.g. DENIED with a message) to refuse.
+ * `context.reader` reads the registry's content.
  */
-export type AdmissionHook = (manifest: RawManifest, repository: string, tag?: string, context?: { action: 'push' | 'pull' }) => Promise<void>;
+export type AdmissionHook = (
+  manifest: RawManifest,
+  repository: string,
+  tag?: string,
+  context?: { action: 'push' | 'pull'; reader?: RegistryReader },
+) => Promise<void>;
 
 /** Lists `_catalog` through: true when the caller of `req` may see `repository`. */
 export type CatalogFilter = (req: Request, repository: string) => Promise<boolean>;

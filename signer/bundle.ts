@@ -8,11 +8,24 @@ import { publicKeyToPem, signBytes, type PublicKey, type SigningKey } from './ke
 /** Media type (and OCI artifactType) of a Sigstore bundle v0.3 (@sigstore/bundle's BUNDLE_V03_MEDIA_TYPE). */
 export const BUNDLE_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 
-/** The sigstore libraries, loaded on first use: they cost ~0.3 s of start-up that every other command would pay. */
-let libraries: Promise<[typeof import('@sigstore/bundle'), typeof import('@sigstore/sign'), typeof import('@sigstore/verify')]> | undefined;
-function sigstore(): NonNullable<typeof libraries> {
-  libraries ??= Promise.all([import('@sigstore/bundle'), import('@sigstore/sign'), import('@sigstore/verify')]);
-  return libraries;
+/**
+ * The sigstore libraries, loaded on first use: they cost ~0.3 s of start-up that every other command would
+ * pay. Signing loads @sigstore/bundle and @sigstore/sign, verifying @sigstore/bundle and @sigstore/verify
+ * (@sigstore/sign alone costs a verify ~0.1 s).
+ */
+let signLibraries: Promise<[typeof import('@sigstore/bundle'), typeof import('@sigstore/sign')]> | undefined;
+let verifyLibraries: Promise<[typeof import('@sigstore/bundle'), typeof import('@sigstore/verify')]> | undefined;
+function sigstoreSign(): NonNullable<typeof signLibraries> {
+  signLibraries ??= Promise.all([import('@sigstore/bundle'), import('@sigstore/sign')]);
+  return signLibraries;
+}
+/** Starts loading the signing libraries now (e.g. while scrypt decrypts the key on the thread pool). */
+export function preloadSigning(): void {
+  sigstoreSign().catch(() => undefined);
+}
+function sigstoreVerify(): NonNullable<typeof verifyLibraries> {
+  verifyLibraries ??= Promise.all([import('@sigstore/bundle'), import('@sigstore/verify')]);
+  return verifyLibraries;
 }
 
 /** The key hint a bundle carries: base64 of the SHA-256 of the PKIX public key, as cosign and sigstore-go write it. */
@@ -35,7 +48,7 @@ export function localKeySigner(key: SigningKey): Signer {
  * or timestamp witnesses, so nothing leaves the machine. Returns the bundle's JSON bytes.
  */
 export async function buildBundle(key: SigningKey, payload: Buffer): Promise<Buffer> {
-  const [bundles, { MessageSignatureBundleBuilder }] = await sigstore();
+  const [bundles, { MessageSignatureBundleBuilder }] = await sigstoreSign();
   const builder = new MessageSignatureBundleBuilder({ signer: localKeySigner(key), witnesses: [] });
   const bundle = await builder.create({ data: payload });
   // The builder labels every bundle v0.2 (it would carry a certificate chain). With a public key and no
@@ -51,7 +64,7 @@ export async function buildBundle(key: SigningKey, payload: Buffer): Promise<Buf
  * every transparency-log and timestamp threshold 0. Returns the key that verified it, or why none did.
  */
 export async function verifyBundle(bundleJson: Buffer, payload: Buffer, keys: readonly PublicKey[]): Promise<{ key: PublicKey } | { reason: string }> {
-  const [{ bundleFromJSON }, , { toSignedEntity, Verifier }] = await sigstore();
+  const [{ bundleFromJSON }, { toSignedEntity, Verifier }] = await sigstoreVerify();
   let bundle: Bundle;
   try {
     bundle = bundleFromJSON(JSON.parse(bundleJson.toString('utf8')));

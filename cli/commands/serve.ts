@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { KilnError } from '../../oci/errors.js';
+import type { AdmissionHook } from '../../registry/context.js';
 import { addFormatFlag } from '../common.js';
 import { outputSettings, printJson, printMessage, printWarning } from '../output.js';
 
@@ -7,6 +9,9 @@ interface ServeFlags {
   data?: string;
   config?: string;
   insecureNoAuth?: boolean;
+  requireSignatures?: string;
+  requireSignaturesByDigest?: boolean;
+  registryName?: string;
   format: string;
 }
 
@@ -18,7 +23,10 @@ export function registerServe(program: Command): void {
     .option('--addr <host:port>', 'address to listen on; port 0 picks a free port (default 127.0.0.1:5000)')
     .option('--data <dir>', 'data directory: metadata.sqlite, blobs/, uploads/ (default ./kiln-data)')
     .option('--config <file>', 'YAML configuration using CNCF Distribution key names')
-    .option('--insecure-no-auth', 'serve a non-loopback address without authentication (anyone may push and delete)');
+    .option('--insecure-no-auth', 'serve a non-loopback address without authentication (anyone may push and delete)')
+    .option('--require-signatures <policy.json>', 'serve a manifest pulled by tag only when this containers-policy.json accepts it (see below)')
+    .option('--require-signatures-by-digest', 'with --require-signatures, enforce the policy on pulls by digest too')
+    .option('--registry-name <host[:port]>', 'the name clients use for this registry, as signatures and policy scopes name it (default: the address served)');
   addFormatFlag(cmd);
   cmd.addHelpText(
     'after',
@@ -49,6 +57,15 @@ Unknown keys are warned about and ignored, so a CNCF Distribution config.yml loa
 refused (not implemented). Without an auth section only loopback addresses are served, unless
 --insecure-no-auth is given.
 
+Signature enforcement (--require-signatures policy.json, the policy format of kiln verify --policy):
+a GET or HEAD of a manifest by tag is answered 403 DENIED, naming the policy and the failed check, unless
+the policy accepts REGISTRY-NAME/REPOSITORY:TAG — for a sigstoreSigned scope: signed by a trusted key, and
+the tag bound to this digest in the repository's newest signed tag state (kiln sign). Scopes the policy
+leaves to insecureAcceptAnything are served as usual. Pulls by digest are checked only with
+--require-signatures-by-digest. Pushes are never refused by it, and signature artifacts (.sig manifests,
+bundle referrers, kiln-tag-state) are always served. Tag-state versions seen are remembered while the
+server runs, so a state rolled back after being seen is refused.
+
 Prints "listening on http://HOST:PORT" on stderr (with --format json, {"url","data"} on stdout).
 Access logs are JSON lines on stdout, one per request (time, method, path, route, repository,
 status, bytesIn, bytesOut, durationMs, user, remote, userAgent); server logs are JSON on stderr.
@@ -59,6 +76,7 @@ flight (10 s), exit 0. See also: kiln gc.
 Examples:
   kiln serve
   kiln serve --addr 127.0.0.1:0 --data /tmp/registry
+  kiln serve --require-signatures policy.json --registry-name registry.example:5000
   htpasswd -cB ./htpasswd alice && kiln serve --addr 0.0.0.0:5000 --config config.yml
   kiln copy oci:./out:1.0 localhost:5000/app:1.0`,
   );
@@ -71,6 +89,16 @@ Examples:
       import('../../registry/config.js'),
       import('../../registry/server.js'),
     ]);
+    if (flags.requireSignaturesByDigest && flags.requireSignatures === undefined) {
+      throw new KilnError('USAGE', '--require-signatures-by-digest needs --require-signatures POLICY');
+    }
+    let registryName = flags.registryName;
+    let admit: AdmissionHook | undefined;
+    if (flags.requireSignatures !== undefined) {
+      const { loadSignaturePolicy, signatureAdmission } = await import('../require-signatures.js');
+      const policy = await loadSignaturePolicy(flags.requireSignatures);
+      admit = signatureAdmission({ policy, byDigest: flags.requireSignaturesByDigest === true, registryName: () => registryName });
+    }
     const { config, warnings } = await loadConfig({ file: flags.config, env: process.env, flags: { addr: flags.addr, data: flags.data, insecureNoAuth: flags.insecureNoAuth } });
     for (const warning of warnings) printWarning(warning, settings);
     const logger = pino({ name: 'kiln-registry', level: config.logLevel }, pino.destination({ dest: 2, sync: true }));
@@ -86,7 +114,8 @@ Examples:
     const accessLog = (line: string): void => {
       if (batch.push(line) === 1) setImmediate(flushBatch);
     };
-    const server = await startServer(config, { logger, signals: ['SIGTERM', 'SIGINT'], accessLog });
+    const server = await startServer(config, { logger, signals: ['SIGTERM', 'SIGINT'], accessLog, admit });
+    registryName ??= server.url.slice('http://'.length);
     if (settings.json) printJson({ url: server.url, data: server.data });
     printMessage(`listening on ${server.url} (data: ${server.data})`);
     await server.closed;

@@ -53,7 +53,8 @@ function printText(report: VerifyReport): void {
   }
   const binding = report.tagBinding;
   if (binding) printMessage(`  ok   tag binding: ${binding.checks.at(-1)?.detail ?? ''} (tag state version ${binding.version ?? '?'}, expires ${binding.expires ?? '?'})`);
-  printResult(`Verified OK: ${report.image}@${report.digest ?? ''} (${valid.length} of ${report.signatures.length} signatures valid)`);
+  const named = report.digest === undefined || report.image.endsWith(`@${report.digest}`) ? report.image : `${report.image}@${report.digest}`;
+  printResult(`Verified OK: ${named} (${valid.length} of ${report.signatures.length} signatures valid)`);
 }
 
 /** `kiln verify`. */

@@ -6,8 +6,12 @@ import type { MetadataStore } from '../db/metadata-store.js';
 import { RegistryError } from '../errors.js';
 import { formatBytes } from './units.js';
 
-/** Referrer-schema (`sha256-<hex>`) and cosign (`sha256-<hex>.sig`, `.att`, `.sbom`) tags: rewritten by design, so never immutable. */
-const EXEMPT_TAG = /^sha(?:256|512)-[0-9a-f]+(?:\.[a-z]+)?$/;
+/**
+ * Referrer-schema (`sha256-<hex>`) and cosign (`sha256-<hex>.sig`, `.att`, `.sbom`) tags, and the signer's
+ * `kiln-tag-state` (the signed tag → digest document, re-written by every `kiln sign`): rewritten by design,
+ * so never immutable. The registry knows the tag's name only, not the signer (DESIGN rule 2).
+ */
+const EXEMPT_TAG = /^(?:sha(?:256|512)-[0-9a-f]+(?:\.[a-z]+)?|kiln-tag-state)$/;
 
 interface CompiledPolicy {
   rule: PolicyRule;

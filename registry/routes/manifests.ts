@@ -1,6 +1,6 @@
 import type { Digest } from '../../oci/digest.js';
 import { parseManifest } from '../../oci/manifest.js';
-import type { AreaRoutes, RouteContext } from '../context.js';
+import type { AreaRoutes, RegistryReader, RouteContext } from '../context.js';
 import { RegistryError } from '../errors.js';
 import type { CachedManifest } from '../manifest-cache.js';
 import { acceptManifest, readManifestBody } from '../manifest-push.js';
@@ -21,7 +21,7 @@ async function serveManifest(ctx: RouteContext, route: ManifestRoute, withBody: 
   const ref = parseManifestReference(route.reference);
   const manifest = await findManifest(ctx, route.name, ref, route.reference);
   if (ctx.admit) {
-    await ctx.admit(parseManifest(manifest.bytes, manifest.mediaType, 'manifest'), route.name, ref.kind === 'tag' ? ref.tag : undefined, { action: 'pull' });
+    await ctx.admit(parseManifest(manifest.bytes, manifest.mediaType, 'manifest'), route.name, ref.kind === 'tag' ? ref.tag : undefined, { action: 'pull', reader: readerOf(ctx) });
   }
   // Distribution answers 404 when the stored type is not acceptable and cannot be converted (content-negotiation.md).
   if (!acceptable(req.headers.accept, manifest.mediaType)) {
@@ -40,6 +40,19 @@ async function serveManifest(ctx: RouteContext, route: ManifestRoute, withBody: 
   res.status(200);
   if (withBody) res.end(manifest.bytes);
   else res.end();
+}
+
+/** The registry's content, read-only, for admission hooks. */
+function readerOf(ctx: RouteContext): RegistryReader {
+  const { metadata, blobs } = ctx;
+  return {
+    resolveTag: (repository, tag) => metadata.resolveTag(repository, tag),
+    getManifest: (repository, digest) => metadata.getManifest(repository, digest),
+    blobSize: (repository, digest) => metadata.blobSize(repository, digest),
+    getBlob: (digest) => blobs.get(digest),
+    listReferrers: (repository, subject, artifactType) => metadata.listReferrers(repository, subject, artifactType),
+    listTags: (repository) => metadata.listTags(repository),
+  };
 }
 
 /** Looks a manifest up through the cache; an invalid tag cannot exist, so it is 404 (not 400) as the conformance suite expects. */
@@ -71,7 +84,7 @@ async function putManifest(ctx: RouteContext, route: ManifestRoute): Promise<voi
   const byDigest: Digest | undefined = ref.kind === 'digest' ? ref.digest : undefined;
   const tag = ref.kind === 'tag' ? ref.tag : undefined;
   const { raw, record } = await acceptManifest(metadata, name, bytes, req.headers['content-type'], byDigest);
-  if (ctx.admit) await ctx.admit(raw, name, tag, { action: 'push' });
+  if (ctx.admit) await ctx.admit(raw, name, tag, { action: 'push', reader: readerOf(ctx) });
   await ctx.policy?.beforeManifest(name, { digest: record.digest, size: bytes.length }, tag);
   await metadata.putManifest(record, tag);
   ctx.cache?.invalidate(name);

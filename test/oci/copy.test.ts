@@ -67,6 +67,28 @@ describe('copyImage', () => {
     await full.close();
   });
 
+  it('copies extraTags of the source repository after the image when present, skipping absent ones', async () => {
+    const image = await makeRandomImage({ layers: 1 });
+    const meta = await makeRandomImage({ layers: 1 });
+    const src = await openTarget(`oci:${join(work, 'extra-src')}:v1`, { mode: 'write' });
+    await writeImageToTarget(src, image, 'v1');
+    await writeImageToTarget(src, meta, 'repo-metadata');
+    const dst = await openTarget(`${registry.host}/copy/extra:v1`, { mode: 'write' });
+    const events: CopyEvent[] = [];
+    const result = await copyImage({ source: src, destination: dst, extraTags: ['repo-metadata', 'absent'], onProgress: (e) => events.push(e) });
+    expect(result).toMatchObject({ digest: image.manifest.digest, tag: 'v1', manifests: 2, extraTags: ['repo-metadata'] });
+    const tagged = events.flatMap((e) => (e.type === 'manifest' && e.tag !== undefined ? [e.tag] : []));
+    expect(tagged).toEqual(['v1', 'repo-metadata']);
+    expect((await dst.getManifest('repo-metadata')).digest).toBe(meta.manifest.digest);
+    expect((await dst.tags()).sort()).toEqual(['repo-metadata', 'v1']);
+    const plain = await openTarget(`oci:${join(work, 'extra-none')}:v1`, { mode: 'write' });
+    const without = await copyImage({ source: src, destination: plain });
+    expect(without.extraTags).toEqual([]);
+    expect(await plain.tags()).toEqual(['v1']);
+    await plain.close();
+    await src.close();
+  });
+
   it('copies one platform of an index with platform', async () => {
     const amd = await makeRandomImage({ layers: 1, platform: { os: 'linux', architecture: 'amd64' } });
     const arm = await makeRandomImage({ layers: 1, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } });

@@ -202,7 +202,7 @@ describe.each([
     const there = await verify(elsewhere, ':1');
     expect(there.code, there.stderr).toBe(12);
     expect(there.stderr).toMatch(new RegExp(`identity check failed .*signed for ${store.repository(repo).replace(/[.]/g, '\\.')}, not ${store.repository(elsewhere).replace(/[.]/g, '\\.')}`));
-    // Copies do not carry the tag state yet (issue point 6), hence --no-tag-binding.
+    // A library copy without extraTags does not carry the tag state (kiln copy --with-referrers does), hence --no-tag-binding.
     const trusted = await verify(elsewhere, ':1', '--identity', store.repository(repo), '--no-tag-binding');
     expect(trusted.code, trusted.stderr).toBe(0);
   });

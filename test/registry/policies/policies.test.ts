@@ -67,12 +67,12 @@ describe('immutable tags', () => {
     expect((await putManifest(registry.url, 'dev/app', '1.0', dev2.bytes)).status).toBe(201);
   });
 
-  it('exempts sha256-… referrer and signature tags', async () => {
+  it('exempts sha256-… referrer and signature tags, and the signed tag state (kiln-tag-state)', async () => {
     const subject = await imageManifest(registry.url, 'release/signed', { seed: 'subject' });
     const a = await imageManifest(registry.url, 'release/signed', { seed: 'sig a' });
     const b = await imageManifest(registry.url, 'release/signed', { seed: 'sig b' });
     const hex = subject.digest.slice('sha256:'.length);
-    for (const tag of [`sha256-${hex}.sig`, `sha256-${hex}`]) {
+    for (const tag of [`sha256-${hex}.sig`, `sha256-${hex}`, 'kiln-tag-state']) {
       expect((await putManifest(registry.url, 'release/signed', tag, a.bytes)).status).toBe(201);
       expect((await putManifest(registry.url, 'release/signed', tag, b.bytes)).status).toBe(201);
       expect((await fetch(`${registry.url}/v2/release/signed/manifests/${tag}`, { method: 'DELETE' })).status).toBe(202);
