@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Descriptor } from '../oci/descriptor.js';
 import { isDigest, verifyBytes, type Digest } from '../oci/digest.js';
@@ -12,7 +10,7 @@ import type { AdmissionHook, RegistryReader } from '../registry/context.js';
 import { RegistryError } from '../registry/errors.js';
 import { SIMPLE_SIGNING_MEDIA_TYPE } from '../signer/attach.js';
 import { BUNDLE_MEDIA_TYPE } from '../signer/bundle.js';
-import { parsePolicy, type Policy } from '../signer/policy.js';
+import type { Policy } from '../signer/policy.js';
 import { verifyWithPolicy } from '../signer/policy-verify.js';
 import { TAG_STATE_MEDIA_TYPE } from '../signer/tag-state.js';
 import { MemoryTrustCache } from '../signer/trust-cache.js';
@@ -142,13 +140,3 @@ export function signatureAdmission(options: SignatureAdmissionOptions): Admissio
   };
 }
 
-/** Reads and parses the policy file of `--require-signatures` (POLICY_INVALID on any problem). */
-export async function loadSignaturePolicy(path: string): Promise<Policy> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new KilnError('POLICY_INVALID', `cannot read policy ${path}: ${errorMessage(err)}`, { cause: err });
-  }
-  return parsePolicy(text, { source: path, baseDir: dirname(resolve(path)) });
-}

@@ -1,4 +1,5 @@
-import { isAbsolute, resolve } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { errorMessage, KilnError } from '../oci/errors.js';
 
 // containers-policy.json(5): a global `default` list of requirements, optional per-transport scopes; every
@@ -185,4 +186,15 @@ function object(value: unknown, path: string, fail: Fail): Record<string, unknow
 function onlyFields(obj: Record<string, unknown>, allowed: readonly string[], path: string, fail: Fail): void {
   const extra = Object.keys(obj).filter((k) => !allowed.includes(k));
   if (extra.length > 0) throw fail(path, `unknown field${extra.length > 1 ? 's' : ''} ${extra.map((e) => JSON.stringify(e)).join(', ')}`);
+}
+
+/** Reads and parses a containers-policy.json file; relative key paths resolve from its directory. */
+export async function loadPolicyFile(path: string): Promise<Policy> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new KilnError('POLICY_INVALID', `cannot read policy ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+  return parsePolicy(text, { source: path, baseDir: dirname(resolve(path)) });
 }

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { createInterface } from 'node:readline';
 import { KilnError } from '../../oci/errors.js';
 import { writeKeyPair } from '../../signer/key-files.js';
 import { generateKeyPair, loadPublicKey } from '../../signer/keys.js';
 import { addFormatFlag } from '../common.js';
 import { printJson, printMessage } from '../output.js';
+import { promptTerminal } from '../prompt.js';
 
 interface KeygenFlags {
   outputKeyPrefix: string;
@@ -24,25 +24,11 @@ export async function readPassphrase(options: { confirm: boolean; what: string }
   if (!process.stdin.isTTY) {
     throw new KilnError('USAGE', `no passphrase for ${options.what}: no terminal to ask on`, { hint: 'set COSIGN_PASSWORD or KILN_PASSWORD' });
   }
-  const first = await promptHidden(`Enter password for ${options.what}: `);
-  if (options.confirm && (await promptHidden(`Enter password for ${options.what} again: `)) !== first) {
+  const first = await promptTerminal(`Enter password for ${options.what}: `, true);
+  if (options.confirm && (await promptTerminal(`Enter password for ${options.what} again: `, true)) !== first) {
     throw new KilnError('USAGE', 'the passwords do not match');
   }
   return first;
-}
-
-/** Prompts on the terminal without echoing what is typed. */
-async function promptHidden(question: string): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => {
-    if (s.startsWith(question)) process.stderr.write(question);
-  };
-  try {
-    return await new Promise<string>((resolve) => rl.question(question, resolve));
-  } finally {
-    rl.close();
-    process.stderr.write('\n');
-  }
 }
 
 /** `kiln keygen` (alias `generate-key-pair`). */

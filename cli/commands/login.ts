@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { createInterface } from 'node:readline';
 import { defaultDockerConfigPath, removeCredentials, saveCredentials } from '../../oci/client/auth-file.js';
 import { RegistryClient } from '../../oci/client/registry-client.js';
 import { KilnError } from '../../oci/errors.js';
 import { printMessage } from '../output.js';
+import { promptTerminal } from '../prompt.js';
 
 interface LoginFlags {
   username?: string;
@@ -30,19 +30,7 @@ async function prompt(question: string, secret: boolean): Promise<string> {
   if (!process.stdin.isTTY) {
     throw new KilnError('USAGE', `no terminal to ask for the ${secret ? 'password' : 'username'}`, { hint: 'use -u USER --password-stdin' });
   }
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  if (secret) {
-    // Echo nothing of what is typed after the question.
-    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = (s: string) => {
-      if (s.startsWith(question)) process.stderr.write(question);
-    };
-  }
-  try {
-    return await new Promise<string>((resolve) => rl.question(question, resolve));
-  } finally {
-    rl.close();
-    if (secret) process.stderr.write('\n');
-  }
+  return promptTerminal(question, secret);
 }
 
 /** `kiln login`. */

@@ -95,8 +95,8 @@ Examples:
     let registryName = flags.registryName;
     let admit: AdmissionHook | undefined;
     if (flags.requireSignatures !== undefined) {
-      const { loadSignaturePolicy, signatureAdmission } = await import('../require-signatures.js');
-      const policy = await loadSignaturePolicy(flags.requireSignatures);
+      const [{ signatureAdmission }, { loadPolicyFile }] = await Promise.all([import('../require-signatures.js'), import('../../signer/policy.js')]);
+      const policy = await loadPolicyFile(flags.requireSignatures);
       admit = signatureAdmission({ policy, byDigest: flags.requireSignaturesByDigest === true, registryName: () => registryName });
     }
     const { config, warnings } = await loadConfig({ file: flags.config, env: process.env, flags: { addr: flags.addr, data: flags.data, insecureNoAuth: flags.insecureNoAuth } });

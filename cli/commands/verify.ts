@@ -1,9 +1,7 @@
 import { Option, type Command } from 'commander';
 import { homedir } from 'node:os';
-import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
-import { errorMessage, KilnError } from '../../oci/errors.js';
-import { parsePolicy, type Policy } from '../../signer/policy.js';
+import { KilnError } from '../../oci/errors.js';
+import { loadPolicyFile } from '../../signer/policy.js';
 import { policyImageOf, verifyWithPolicy, type PolicyReport } from '../../signer/policy-verify.js';
 import { openTarget } from '../../oci/transports.js';
 import { readKeyFile } from '../../signer/key-files.js';
@@ -100,7 +98,7 @@ Examples:
     if (flags.policy !== undefined && flags.identity !== undefined) throw new KilnError('USAGE', '--identity has no effect with --policy: use its signedIdentity');
     const maxAgeSeconds = flags.maxAge === undefined ? undefined : parseDuration(flags.maxAge);
     const trustCache = new FileTrustCache(defaultTrustDir(process.env, homedir()));
-    const policy = flags.policy === undefined ? undefined : await loadPolicy(flags.policy);
+    const policy = flags.policy === undefined ? undefined : await loadPolicyFile(flags.policy);
     const keys = await loadKeys(flags.key);
     const target = await openTarget(spec, { mode: 'read', registry: { authfile: flags.authfile, insecure: flags.insecure } });
     try {
@@ -122,15 +120,6 @@ Examples:
   });
 }
 
-async function loadPolicy(path: string): Promise<Policy> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new KilnError('POLICY_INVALID', `cannot read policy ${path}: ${errorMessage(err)}`, { cause: err });
-  }
-  return parsePolicy(text, { source: path, baseDir: dirname(resolve(path)) });
-}
 
 function printPolicyText(report: PolicyReport): void {
   printMessage(`Policy ${report.policy}, scope ${JSON.stringify(report.scope)}:`);
