@@ -30,9 +30,10 @@ abstract class Metric {
   }
 }
 
-/** A value that only goes up (requests, bytes). */
-export class Counter extends Metric {
-  private readonly values = new Map<string, number>();
+/** Series of plain numbers per label set: what counters and gauges share. */
+abstract class NumberSeries extends Metric {
+  protected readonly values = new Map<string, number>();
+  protected abstract readonly type: 'counter' | 'gauge';
 
   /** Adds `by` (default 1) to the series of `labels`. */
   inc(labels: Labels = {}, by = 1): void {
@@ -46,38 +47,25 @@ export class Counter extends Metric {
   }
 
   override render(): string {
-    let out = this.header('counter');
+    let out = this.header(this.type);
     if (this.values.size === 0 && this.labelNames.length === 0) return `${out}${this.name} 0\n`;
     for (const [key, value] of this.values) out += `${this.name}${key} ${value}\n`;
     return out;
   }
 }
 
-/** A value that goes up and down (requests in flight, open sessions). */
-export class Gauge extends Metric {
-  private readonly values = new Map<string, number>();
+/** A value that only goes up (requests, bytes). */
+export class Counter extends NumberSeries {
+  protected readonly type = 'counter';
+}
+
+/** A value that goes up and down (requests in flight, open sessions); `inc` with a negative `by` decreases. */
+export class Gauge extends NumberSeries {
+  protected readonly type = 'gauge';
 
   /** Sets the series of `labels`. */
   set(value: number, labels: Labels = {}): void {
     this.values.set(this.key(labels), value);
-  }
-
-  /** Adds `by` (default 1; negative to decrease). */
-  inc(labels: Labels = {}, by = 1): void {
-    const key = this.key(labels);
-    this.values.set(key, (this.values.get(key) ?? 0) + by);
-  }
-
-  /** Current value of a series. */
-  get(labels: Labels = {}): number {
-    return this.values.get(this.key(labels)) ?? 0;
-  }
-
-  override render(): string {
-    let out = this.header('gauge');
-    if (this.values.size === 0 && this.labelNames.length === 0) return `${out}${this.name} 0\n`;
-    for (const [key, value] of this.values) out += `${this.name}${key} ${value}\n`;
-    return out;
   }
 }
 

@@ -9,7 +9,7 @@ import { hostPlatform } from '../../oci/platform.js';
 import { openTarget } from '../../oci/transports.js';
 import { type KilnRun, run, runKiln } from '../support/kiln.js';
 import { requirePeer } from '../support/peers.js';
-import { makeImageIndex, makeRandomImage, type RandomImage, writeImageToTarget } from '../support/random-image.js';
+import { makeRandomImage, type RandomImage, writeImageToTarget, writeIndexLayout } from '../support/random-image.js';
 import { type ServeProcess, startServe } from '../support/serve.js';
 
 // `kiln serve` as a real process, pushed to and pulled from by the clients people use: skopeo, podman, buildah
@@ -208,16 +208,11 @@ describe('kiln serve with skopeo', () => {
   it('`skopeo copy --all` pushes a multi-platform index and pulls every platform back', async () => {
     const amd = await makeRandomImage({ layers: 1, platform: { architecture: 'amd64', os: 'linux' } });
     const arm = await makeRandomImage({ layers: 1, platform: { architecture: 'arm64', os: 'linux', variant: 'v8' } });
-    const index = makeImageIndex([
+    const src = join(work, 'skopeo-index-src');
+    const index = await writeIndexLayout(src, 'multi', [
       { image: amd, platform: { architecture: 'amd64', os: 'linux' } },
       { image: arm, platform: { architecture: 'arm64', os: 'linux', variant: 'v8' } },
     ]);
-    const src = join(work, 'skopeo-index-src');
-    const writer = await openTarget(`oci:${src}:multi`, { mode: 'write' });
-    await writeImageToTarget(writer, amd);
-    await writeImageToTarget(writer, arm);
-    await writer.putManifest(index, 'multi');
-    await writer.close();
 
     const ref = `docker://${server.host}/skopeo/multi:multi`;
     ok(await skopeo('copy', '--all', '--quiet', '--dest-tls-verify=false', `oci:${src}:multi`, ref));

@@ -9,7 +9,7 @@ import { MediaType } from '../../oci/media-types.js';
 import { openTarget } from '../../oci/transports.js';
 import { runKiln } from '../support/kiln.js';
 import { type ServeProcess, startServe } from '../support/serve.js';
-import { makeImageIndex, makeRandomImage, type RandomImage, writeImageToTarget } from '../support/random-image.js';
+import { makeRandomImage, type RandomImage, writeImageToTarget, writeIndexLayout } from '../support/random-image.js';
 
 // `kiln serve` as a real process, with the Kiln client (library and CLI) pushing and pulling through it.
 const BIN = fileURLToPath(new URL('../../bin/kiln.js', import.meta.url));
@@ -47,16 +47,11 @@ describe('kiln serve with the Kiln client', () => {
   it('copyImage pushes a multi-platform index and pulls it back with identical digests and bytes', async () => {
     const amd = await makeRandomImage({ layers: 3, layerSize: 300_000 });
     const arm = await makeRandomImage({ layers: 2, platform: { architecture: 'arm64', os: 'linux', variant: 'v8' } });
-    const index = makeImageIndex([
+    const src = join(work, 'index-src');
+    const index = await writeIndexLayout(src, 'multi', [
       { image: amd, platform: { architecture: 'amd64', os: 'linux' } },
       { image: arm, platform: { architecture: 'arm64', os: 'linux', variant: 'v8' } },
     ]);
-    const src = join(work, 'index-src');
-    const writer = await openTarget(`oci:${src}:multi`, { mode: 'write' });
-    await writeImageToTarget(writer, amd);
-    await writeImageToTarget(writer, arm);
-    await writer.putManifest(index, 'multi');
-    await writer.close();
 
     const source = await openTarget(`oci:${src}:multi`, { mode: 'read' });
     const destination = await openTarget(`${server.host}/kiln/multi:v1`, { mode: 'write' });

@@ -6,6 +6,7 @@ import type { Descriptor, Platform } from '../../oci/descriptor.js';
 import { type Digest, digestOf } from '../../oci/digest.js';
 import { parseManifest, type RawManifest } from '../../oci/manifest.js';
 import { MediaType } from '../../oci/media-types.js';
+import { openOciLayout } from '../../oci/layout/layout-target.js';
 import type { Target } from '../../oci/target.js';
 
 /** One layer of a test image: its descriptor, stored bytes, and the uncompressed tar with its diff_id. */
@@ -131,6 +132,16 @@ export function makeImageIndex(images: Array<{ image: RandomImage; platform: Pla
     })),
   };
   return parseManifest(Buffer.from(JSON.stringify(doc, null, 2)));
+}
+
+/** Writes `images` and an index over them to the OCI layout `dir`, tagged `tag`; returns the index. */
+export async function writeIndexLayout(dir: string, tag: string, images: Array<{ image: RandomImage; platform: Platform }>): Promise<RawManifest> {
+  const index = makeImageIndex(images);
+  const writer = await openOciLayout({ dir, ref: tag, mode: 'write' });
+  for (const { image } of images) await writeImageToTarget(writer, image);
+  await writer.putManifest(index, tag);
+  await writer.close();
+  return index;
 }
 
 /** Writes an image's blobs (config, layers) and then its manifest to `target`, tagged when `tag` is given. */
