@@ -41,7 +41,11 @@ export type KilnOwnErrorCode =
   | 'POLICY_INVALID'
   | 'SIGNATURE_NOT_FOUND'
   | 'TAG_NOT_FOUND'
-  | 'SIGNATURE_MISMATCH';
+  | 'SIGNATURE_MISMATCH'
+  // Building (builder/): a Dockerfile that does not parse, a context that can't provide what is asked, a failing step.
+  | 'DOCKERFILE_INVALID'
+  | 'CONTEXT_INVALID'
+  | 'BUILD_FAILED';
 
 export type KilnErrorCode = DistributionErrorCode | KilnOwnErrorCode;
 
