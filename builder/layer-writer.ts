@@ -1,13 +1,11 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdtemp, readdir, readlink, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
-import tar from 'tar-stream';
-import { VerifyingStream, type Digest } from '../oci/digest.js';
-import { MediaType } from '../oci/media-types.js';
+import { join } from 'node:path';
+import type { Digest } from '../oci/digest.js';
+import { entriesFromDirectory } from './layer/from-directory.js';
+import { writeLayer } from './layer/writer.js';
 
+/** A layer written to a temp directory of its own. */
 export interface LayerFile {
   /** Path of the compressed layer on disk; the caller moves or deletes it. */
   path: string;
@@ -20,6 +18,7 @@ export interface LayerFile {
   cleanup(): Promise<void>;
 }
 
+/** Which directory to write as a layer. */
 export interface WriteLayerOptions {
   /** Directory whose contents become the layer, paths relative to it. */
   directory: string;
@@ -28,64 +27,20 @@ export interface WriteLayerOptions {
 }
 
 /**
- * Writes a directory as a deterministic gzip'd tar layer: entries sorted by path, owner root,
- * fixed mtime, no user/group names, so the same tree always gives the same digest.
+ * Writes a directory as a deterministic gzip'd tar layer in a temp directory: every entry owned by root and
+ * stamped with `epoch`, so the same tree always gives the same digest whoever owns the files.
  */
 export async function writeDirectoryLayer(options: WriteLayerOptions): Promise<LayerFile> {
-  const mtime = new Date((options.epoch ?? 0) * 1000);
+  const epoch = options.epoch ?? 0;
+  const entries = (await entriesFromDirectory(options.directory)).map((entry) =>
+    entry.type === 'whiteout' || entry.type === 'opaque' ? entry : { ...entry, uid: 0, gid: 0, mtime: epoch },
+  );
   const tmp = await mkdtemp(join(tmpdir(), 'kiln-layer-'));
-  const path = join(tmp, 'layer.tar.gz');
-  const pack = tar.pack();
-  // Without an expected digest these streams only measure: the tar's digest and the gzip's.
-  const diff = new VerifyingStream();
-  const blob = new VerifyingStream();
-  const written = pipeline(pack, diff, createGzip({ level: 6 }), blob, createWriteStream(path));
+  const cleanup = (): Promise<void> => rm(tmp, { recursive: true, force: true });
   try {
-    for (const abs of await walkSorted(options.directory)) {
-      const name = relative(options.directory, abs).split(sep).join('/');
-      const st = await lstat(abs);
-      const header = { name, mtime, uid: 0, gid: 0, uname: '', gname: '', mode: st.mode & 0o7777 };
-      if (st.isDirectory()) await addEntry(pack, { ...header, type: 'directory' });
-      else if (st.isSymbolicLink()) await addEntry(pack, { ...header, type: 'symlink', linkname: await readlink(abs) });
-      else if (st.isFile()) await addFile(pack, { ...header, type: 'file', size: st.size }, abs);
-    }
-    pack.finalize();
-    await written;
+    return { ...(await writeLayer({ entries, epoch, dir: tmp })), cleanup };
   } catch (err) {
-    pack.destroy(err as Error);
-    await written.catch(() => undefined);
-    await rm(tmp, { recursive: true, force: true });
+    await cleanup();
     throw err;
   }
-  return {
-    path,
-    digest: blob.digest,
-    size: blob.size,
-    diffId: diff.digest,
-    mediaType: MediaType.OciLayerGzip,
-    cleanup: () => rm(tmp, { recursive: true, force: true }),
-  };
-}
-
-type TarHeader = Parameters<tar.Pack['entry']>[0];
-
-/** Every path below `dir`, parents before children, siblings in byte order. */
-async function walkSorted(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const names = (await readdir(dir)).sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  for (const name of names) {
-    const abs = join(dir, name);
-    out.push(abs);
-    if ((await lstat(abs)).isDirectory()) out.push(...(await walkSorted(abs)));
-  }
-  return out;
-}
-
-function addEntry(pack: tar.Pack, header: TarHeader): Promise<void> {
-  return new Promise((resolve, reject) => pack.entry(header, (err) => (err ? reject(err) : resolve())));
-}
-
-async function addFile(pack: tar.Pack, header: TarHeader, abs: string): Promise<void> {
-  const entry = pack.entry(header);
-  await pipeline(createReadStream(abs), entry);
 }

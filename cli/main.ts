@@ -1,7 +1,9 @@
 import { Command, CommanderError } from 'commander';
 import { registerAnalyze } from './commands/analyze.js';
+import { registerBuild } from './commands/build.js';
 import { registerCopy } from './commands/copy.js';
 import { registerGc } from './commands/gc.js';
+import { registerImageStore } from './commands/images.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerKeygen } from './commands/keygen.js';
 import { registerLogin, registerLogout } from './commands/login.js';
@@ -23,6 +25,7 @@ Results go to stdout, progress and messages to stderr. Exit status: 0 ok, 1 fail
 Environment: REGISTRY_AUTH_FILE, DOCKER_CONFIG, NO_COLOR, CI.`,
   );
 
+registerBuild(program);
 registerCopy(program);
 registerInspect(program);
 registerAnalyze(program);
@@ -31,6 +34,7 @@ registerLogin(program);
 registerLogout(program);
 registerServe(program);
 registerGc(program);
+registerImageStore(program);
 registerKeygen(program);
 registerSign(program);
 registerVerify(program);

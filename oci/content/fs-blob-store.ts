@@ -90,6 +90,25 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  /**
+   * Moves `file` (on the same filesystem) in as blob `digest` without hashing it again: only for files
+   * this process wrote and hashed itself (a layer the builder just compressed). Removes `file` either way.
+   */
+  async adopt(file: string, digest: Digest, size: number): Promise<BlobInfo> {
+    try {
+      const existing = await this.stat(digest);
+      if (existing?.size === size) return existing;
+      await fsyncPath(file);
+      const dir = join(this.root, splitDigest(parseDigest(digest))[0]);
+      await mkdir(dir, { recursive: true });
+      await rename(file, this.path(digest));
+      await fsyncPath(dir);
+      return { digest, size };
+    } finally {
+      await rm(file, { force: true });
+    }
+  }
+
   async delete(digest: Digest): Promise<boolean> {
     try {
       await rm(this.path(digest));

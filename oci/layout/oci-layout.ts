@@ -138,6 +138,18 @@ export class OciLayout {
     await this.putManifest(await this.getManifest(digest), tag);
   }
 
+  /** Removes the index.json entries named `tag` (their blobs stay); false when there were none. */
+  async untag(tag: string): Promise<boolean> {
+    this.assertWritable();
+    let removed = false;
+    await this.updateIndex((entries) => {
+      const next = entries.filter((d) => refName(d) !== tag);
+      removed = next.length !== entries.length;
+      return next;
+    });
+    return removed;
+  }
+
   /** Ref names (tags) in index.json, in index order. */
   async tags(): Promise<string[]> {
     const names = (await this.readIndex()).manifests.map(refName).filter((n): n is string => n !== undefined);

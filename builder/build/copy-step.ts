@@ -1,0 +1,100 @@
+import { KilnError, errorMessage } from '../../oci/errors.js';
+import { digestCopyInputs, planCopy, type PlanCopyOptions } from '../context/copy-plan.js';
+import type { AddInstruction, CopyInstruction } from '../dockerfile/instructions.js';
+import { heredocBody } from '../dockerfile/heredoc.js';
+import { expandWord } from '../dockerfile/shell-lex.js';
+import { resolveUser } from '../executor/user.js';
+import { cacheKey } from './cache-key.js';
+import { storeLayer } from './layer-store.js';
+import { expand } from './meta-steps.js';
+import type { StageState } from './stage-state.js';
+import type { SourceTree, StepContext } from './step-context.js';
+
+/** Runs (or takes from the cache) a COPY or ADD; returns the history entry's `created_by`. */
+export async function copyStep(ctx: StepContext, state: StageState, ins: CopyInstruction | AddInstruction): Promise<{ createdBy: string; emptyLayer: boolean }> {
+  const where = `${ctx.file}:${ins.location.line}`;
+  const x = (w: string): string => expand(state, w, { escape: ctx.escape, where });
+  const patterns = ins.sources.map(x);
+  const dest = x(ins.dest);
+  const chown = ins.chown === undefined ? undefined : x(ins.chown);
+  const chmod = ins.chmod === undefined ? undefined : x(ins.chmod);
+  const excludes = ins.excludes.map(x);
+  // BuildKit expands heredoc bodies raw (a script's quotes are its own), with `\` as escape whatever the directive.
+  const body = (text: string): string => expandWord(text, state.expansionEnv(), { skipQuotes: true });
+  const inline = ins.heredocs.map((h) => ({ name: h.name, content: Buffer.from(h.expand ? body(heredocBody(h)) : heredocBody(h)) }));
+  const from = ins.kind === 'COPY' ? ins.from : undefined;
+  const tree = await ctx.copySource(from, where);
+  const workdir = state.config.WorkingDir || '/';
+  const checksum = ins.kind === 'ADD' && ins.checksum !== undefined ? x(ins.checksum) : undefined;
+
+  // Heredoc bodies, downloads and unpacked archives live only as long as the step: the layer is written from them.
+  const scratch = await ctx.store.scratch('copy');
+  try {
+    return await copyWith(ctx, state, ins, { where, patterns, dest, chown, chmod, excludes, inline, tree, workdir, checksum, scratch });
+  } finally {
+    await ctx.removeScratch(scratch);
+  }
+}
+
+/** The expanded arguments of a COPY/ADD and its scratch directory. */
+interface CopyArgs {
+  where: string;
+  patterns: string[];
+  dest: string;
+  chown: string | undefined;
+  chmod: string | undefined;
+  excludes: string[];
+  inline: { name: string; content: Buffer }[];
+  tree: SourceTree;
+  workdir: string;
+  checksum: string | undefined;
+  scratch: string;
+}
+
+async function copyWith(ctx: StepContext, state: StageState, ins: CopyInstruction | AddInstruction, a: CopyArgs): Promise<{ createdBy: string; emptyLayer: boolean }> {
+  const { where, patterns, dest, chown, chmod, excludes, inline, tree, workdir, checksum } = a;
+  const base: Omit<PlanCopyOptions, 'rootfs' | 'chown'> = {
+    source: tree.source,
+    patterns,
+    inline,
+    dest,
+    workdir,
+    ...(chmod !== undefined ? { chmod } : {}),
+    parents: ins.kind === 'COPY' ? ins.parents : false,
+    excludes,
+    link: ins.link,
+    tmpDir: a.scratch,
+    ...(ins.kind === 'ADD' ? { add: { tmpDir: a.scratch, ...(checksum !== undefined ? { checksum } : {}), epoch: ctx.epoch } } : {}),
+  };
+  let inputs: string;
+  try {
+    inputs = tree.key ?? (await digestCopyInputs(base));
+  } catch (err) {
+    throw located(err, where, ins.original);
+  }
+  const flags = { chown: chown ?? null, chmod: chmod ?? null, parents: base.parents, excludes, link: ins.link, checksum: checksum ?? null };
+  const key = cacheKey(state.fsKey, [ins.kind, patterns, inline.map((i) => [i.name, i.content.toString('base64')]), dest, workdir, flags, inputs]);
+  const layer = await ctx.layerStep(state, key, ins.original, async (rootfs) => {
+    try {
+      const owner = chown === undefined ? undefined : await resolveUser(rootfs, chown);
+      const plan = await planCopy({ ...base, rootfs, ...(owner ? { chown: { uid: owner.uid, gid: owner.gid } } : {}) });
+      if (plan.entries.length === 0) return undefined;
+      return await storeLayer(ctx.store, plan.entries, ctx.epoch);
+    } catch (err) {
+      throw located(err, where, ins.original);
+    }
+  });
+  return { createdBy: `${ins.original} # kiln`, emptyLayer: layer === undefined };
+}
+
+/** Prefixes a step error with the Dockerfile position when it has none. */
+function located(err: unknown, where: string, original: string): Error {
+  if (err instanceof KilnError) {
+    if (err.message.startsWith(where)) return err;
+    const kind = original.split(/\s+/)[0] ?? '';
+    // The planner already says "COPY failed: …" for most errors: say it once.
+    const message = err.message.startsWith(`${kind.toUpperCase()} failed`) ? err.message : `${kind} failed: ${err.message}`;
+    return new KilnError(err.code, `${where}: ${message}`, { cause: err, hint: err.hint, detail: err.detail });
+  }
+  return new KilnError('BUILD_FAILED', `${where}: ${errorMessage(err)}`, { cause: err });
+}

@@ -1,0 +1,43 @@
+import type { ImageLayer } from './base-image.js';
+import type { BuildEvent } from './options.js';
+import type { StageState } from './stage-state.js';
+import type { LocalStore } from '../store/local-store.js';
+import type { CopySource } from '../context/copy-plan.js';
+
+/** A filesystem a step reads from (a stage, an image, a named context or the build context) and its cache identity. */
+export interface SourceTree {
+  /** For COPY: the tree, with .dockerignore and stat cache for local directories. */
+  source: CopySource;
+  /** Identity of the content when it is known without reading it (a stage's chain key, an image digest). */
+  key?: string | undefined;
+}
+
+/** What the steps of a stage need from the running build. */
+export interface StepContext {
+  store: LocalStore;
+  file: string;
+  escape: '\\' | '`';
+  epoch: number;
+  proxyArgs: ReadonlySet<string>;
+  proxyEnv: ReadonlyMap<string, string>;
+  signal?: AbortSignal | undefined;
+  emit(event: BuildEvent): void;
+  /**
+   * Runs a step that may change files: a cache hit appends the cached layer (or nothing) without touching the
+   * disk; a miss unpacks the stage's rootfs if needed, calls `produce` and records what it made under `key`.
+   */
+  layerStep(
+    state: StageState,
+    key: string,
+    text: string,
+    produce: (rootfs: string, stepId: number) => Promise<ImageLayer | undefined>,
+  ): Promise<ImageLayer | undefined>;
+  /** Host file holding secret `id`, or undefined when the build has none. */
+  secretFile(id: string): Promise<string | undefined>;
+  /** A host path for a RUN bind mount from `from` (stage, named context or image; the context when absent). */
+  mountSource(from: string | undefined, source: string, writable: boolean, where: string): Promise<{ path: string; key: string }>;
+  /** The tree a COPY --from (or the context) reads. */
+  copySource(from: string | undefined, where: string): Promise<SourceTree>;
+  /** Removes a scratch directory. */
+  removeScratch(dir: string): Promise<void>;
+}
