@@ -43,7 +43,7 @@ class PlainBuildProgress implements BuildProgress {
         break;
       }
       case 'pull':
-        if (e.event.type === 'blob-done') {
+        if (e.event.type === 'blob-done' && e.event.action !== 'skipped') {
           this.pulled += e.event.size;
           this.out.write(`pulled blob ${e.event.digest} (${formatBytes(e.event.size)})\n`);
         }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// `npm run demo`: the main job end to end on embedded defaults. Today: make a small base image from Debian's
-// busybox-static, push it to `kiln serve` (started here with its data in a temp dir), copy it back, inspect and
-// analyze it, then sign it, verify it, move its tag to another image and watch verification refuse it.
+// `npm run demo`: the main job end to end on embedded defaults. Make a small base image from Debian's
+// busybox-static, push it to `kiln serve` (started here with its data in a temp dir), copy it back, inspect it,
+// build the multi-stage examples/hello/Dockerfile on it and push the result, rebuild it from the cache, analyze and
+// sign it, verify it, then move a signed tag to another image and watch verification refuse it.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, chmodSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,11 +98,23 @@ try {
   kilnRun('tags', `${registry.host}/demo/busybox`);
   kilnRun('inspect', '--raw', `oci-archive:${join(out, 'busybox.tar')}:1.0`);
 
+  step('5. kiln build: the multi-stage examples/hello/Dockerfile on that base, pushed to kiln serve, then run again');
+  // The local store (images, build cache) lives in the demo's temp dir, not in ~/.local/share/kiln.
+  withEnv({ KILN_DATA_DIR: join(work, 'store') }, () => {
+    const hello = `${registry.host}/demo/hello:1.0`;
+    const buildArgs = ['build', '--progress', 'plain', '--build-context', `busybox=oci-layout://${join(out, 'layout')}:1.0`, '-t', hello, '--push'];
+    kilnRun(...buildArgs, join(root, 'examples/hello'));
+    process.stderr.write('# the same build again: every step is CACHED and the digest is the same (reproducible layers)\n');
+    kilnRun(...buildArgs, join(root, 'examples/hello'));
+    kilnRun('images');
+    kilnRun('inspect', hello);
+  });
+
   const repo = `${registry.host}/demo/busybox`;
-  step('5. analyze the pushed image: layer efficiency and wasted bytes, as dive reports them and corrected');
+  step('6. analyze the pushed image: layer efficiency and wasted bytes, as dive reports them and corrected');
   kilnRun('analyze', `${repo}:1.0`);
 
-  step('6. a key pair, then sign the pushed image and verify it (offline, with the public key)');
+  step('7. a key pair, then sign the pushed image and verify it (offline, with the public key)');
   const keys = join(work, 'keys');
   mkdirSync(keys);
   // KILN_PASSWORD encrypts the private key; KILN_TRUST_DIR keeps the verifier's tag-state versions out of $HOME.
@@ -112,7 +125,7 @@ try {
     kilnRun('verify', '--key', join(keys, 'cosign.pub'), `${repo}:1.0`);
   });
 
-  step('7. another signed image is pushed under the same tag: verify refuses the move (exit 12, tag binding)');
+  step('8. another signed image is pushed under the same tag: verify refuses the move (exit 12, tag binding)');
   mkdirSync(join(rootfs, 'srv'));
   symlinkSync('busybox', join(rootfs, 'bin', 'wget'));
   const otherSpec = `oci:${join(out, 'layout')}:1.1`;
