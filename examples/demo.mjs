@@ -98,12 +98,12 @@ try {
   kilnRun('tags', `${registry.host}/demo/busybox`);
   kilnRun('inspect', '--raw', `oci-archive:${join(out, 'busybox.tar')}:1.0`);
 
-  step('5. kiln build: the multi-stage examples/hello/Dockerfile on that base, pushed to kiln serve, then run again');
+  step('5. kiln build: the multi-stage examples/hello/Dockerfile on that base, analyzed, pushed to kiln serve, then run again');
   // The local store (images, build cache) lives in the demo's temp dir, not in ~/.local/share/kiln.
   withEnv({ KILN_DATA_DIR: join(work, 'store') }, () => {
     const hello = `${registry.host}/demo/hello:1.0`;
     const buildArgs = ['build', '--progress', 'plain', '--build-context', `busybox=oci-layout://${join(out, 'layout')}:1.0`, '-t', hello, '--push'];
-    kilnRun(...buildArgs, join(root, 'examples/hello'));
+    kilnRun(...buildArgs, '--analyze', join(root, 'examples/hello'));
     process.stderr.write('# the same build again: every step is CACHED and the digest is the same (reproducible layers)\n');
     kilnRun(...buildArgs, join(root, 'examples/hello'));
     kilnRun('images');

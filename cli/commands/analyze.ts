@@ -7,11 +7,12 @@ import { formatHtmlReport } from '../../analyzer/html.js';
 import { formatCiReport, formatTextReport } from '../../analyzer/report.js';
 import { ciRuleValues, evaluateCiRules, type CiEvaluation, type GateNumbers, type RuleKey } from '../../analyzer/rules.js';
 import { KilnError, errorMessage } from '../../oci/errors.js';
+import type { Target } from '../../oci/target.js';
 import { openTarget } from '../../oci/transports.js';
 import { addFormatFlag, addRegistryFlags, platformFlag, type RegistryFlags } from '../common.js';
-import { formatBytes, outputSettings, printJson, printMessage, printResult, printWarning } from '../output.js';
+import { formatBytes, outputSettings, printMessage, printResult, printWarning } from '../output.js';
 
-interface AnalyzeFlags extends RegistryFlags {
+export interface AnalyzeFlags extends RegistryFlags {
   platform?: string;
   ci?: boolean;
   ciConfig?: string;
@@ -59,35 +60,46 @@ that survives. In CI mode the output is dive's CI report; exit 1 when a rule fai
     highestUserWastedPercent: 0.1    # fail when wasted / bytes of the layers after the first > this`,
   );
   cmd.action(async (image: string, flags: AnalyzeFlags) => {
-    const settings = outputSettings({ format: flags.format, quiet: flags.quiet });
-    const ci = Boolean(flags.ci) || goParseBool(process.env.CI) === true;
-    const ruleValues = ci ? await loadRules(flags) : undefined;
     const target = await openTarget(image, { mode: 'read', registry: { authfile: flags.authfile, insecure: flags.insecure } });
-    let result: AnalysisResult;
-    try {
-      result = await analyze({
-        target,
-        platform: platformFlag(flags.platform),
-        fileLists: flags.json !== undefined,
-        onProgress: settings.quiet ? undefined : (e) => printMessage(`read    layer ${e.index + 1}/${e.total} ${e.digest} (${formatBytes(e.compressedSize)})`),
-      });
-    } finally {
-      await target.close();
-    }
-    for (const warning of result.warnings) printWarning(warning, settings);
-    const numbers: GateNumbers = flags.gate === 'corrected' ? result.corrected : result.dive;
-    const evaluation = ruleValues ? evaluateCiRules(ruleValues, numbers) : undefined;
-    if (flags.json !== undefined) await writeReport(flags.json, goJson(diveExport(result, { ci: evaluation })));
-    if (flags.html !== undefined) await writeReport(flags.html, formatHtmlReport(result, evaluation));
-    if (flags.format === 'json') {
-      // The per-layer file lists are for the --json export only; stdout keeps the summary.
-      const summary = { ...result, layers: result.layers.map(({ fileList: _lists, ...layer }) => layer) };
-      printJson(evaluation ? { ...summary, ci: { gate: flags.gate, ...evaluation } } : summary);
-    }
-    else if (evaluation) printResult(formatCiReport(numbers, flags.gate === 'corrected' ? [] : result.dive.inefficientFiles, evaluation, settings));
-    else printResult(formatTextReport(result));
-    if (evaluation && !evaluation.pass) throw gateError(evaluation, image);
+    await analyzeTarget(target, image, flags, printResult);
   });
+}
+
+/** Options `kiln build --analyze` passes: analyze's flags with their defaults. */
+export const DEFAULT_ANALYZE_FLAGS: AnalyzeFlags = { gate: 'dive', format: 'text' };
+
+/**
+ * Analyzes the image `target` names, writes the reports, prints the result with `print` and, in CI mode, throws
+ * when a rule fails. Closes `target`. Shared by `kiln analyze` and `kiln build --analyze`.
+ */
+export async function analyzeTarget(target: Target, image: string, flags: AnalyzeFlags, print: (text: string) => void): Promise<void> {
+  const settings = outputSettings({ format: flags.format, quiet: flags.quiet });
+  const ci = Boolean(flags.ci) || goParseBool(process.env.CI) === true;
+  let result: AnalysisResult;
+  let ruleValues: Record<RuleKey, string> | undefined;
+  try {
+    ruleValues = ci ? await loadRules(flags) : undefined;
+    result = await analyze({
+      target,
+      platform: platformFlag(flags.platform),
+      fileLists: flags.json !== undefined,
+      onProgress: settings.quiet ? undefined : (e) => printMessage(`read    layer ${e.index + 1}/${e.total} ${e.digest} (${formatBytes(e.compressedSize)})`),
+    });
+  } finally {
+    await target.close();
+  }
+  for (const warning of result.warnings) printWarning(warning, settings);
+  const numbers: GateNumbers = flags.gate === 'corrected' ? result.corrected : result.dive;
+  const evaluation = ruleValues ? evaluateCiRules(ruleValues, numbers) : undefined;
+  if (flags.json !== undefined) await writeReport(flags.json, goJson(diveExport(result, { ci: evaluation })));
+  if (flags.html !== undefined) await writeReport(flags.html, formatHtmlReport(result, evaluation));
+  if (flags.format === 'json') {
+    // The per-layer file lists are for the --json export only; stdout keeps the summary.
+    const summary = { ...result, layers: result.layers.map(({ fileList: _lists, ...layer }) => layer) };
+    print(JSON.stringify(evaluation ? { ...summary, ci: { gate: flags.gate, ...evaluation } } : summary, null, 2));
+  } else if (evaluation) print(formatCiReport(numbers, flags.gate === 'corrected' ? [] : result.dive.inefficientFiles, evaluation, settings));
+  else print(formatTextReport(result));
+  if (evaluation && !evaluation.pass) throw gateError(evaluation, image);
 }
 
 /** Rule values: flags over the CI config file over dive's defaults; a bad file is an error before any work. */

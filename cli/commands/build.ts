@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { KilnError, errorMessage, isKilnError } from '../../oci/errors.js';
 import { addRegistryFlags, platformFlag, type RegistryFlags } from '../common.js';
 import { parseBuildArgs, parseBuildContexts, parseCacheFlag, parseLabels, parseOutputFlag, parseSecretFlag, type BuildOutput } from '../build-flags.js';
-import { printResult } from '../output.js';
+import { printMessage, printResult } from '../output.js';
 import { createBuildProgress } from '../build-progress.js';
 
 interface BuildFlags extends RegistryFlags {
@@ -27,6 +27,7 @@ interface BuildFlags extends RegistryFlags {
   sourceDateEpoch?: string;
   cacheFrom: string[];
   cacheTo: string[];
+  analyze?: boolean;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -55,6 +56,7 @@ export function registerBuild(program: Command): void {
     .option('--secret <spec>', 'id=ID,src=FILE or id=ID,env=VAR: exposed to RUN --mount=type=secret, never stored (repeatable)', collect, [])
     .option('--cache-from <spec>', 'import build cache: type=local,src=DIR | type=registry,ref=REF | oci:DIR[:tag] | REF (repeatable)', collect, [])
     .option('--cache-to <spec>', 'export the build cache: type=local,dest=DIR | type=registry,ref=REF | oci:DIR[:tag] | REF (repeatable)', collect, [])
+    .option('--analyze', 'analyze the image as `kiln analyze` does (report on stderr); in CI mode (--ci rules, .dive-ci, CI=true) a failing rule exits 1 before anything is tagged or pushed')
     .option('--source-date-epoch <seconds>', 'timestamp for files, config and history (default: $SOURCE_DATE_EPOCH, else 0)');
   addRegistryFlags(cmd);
   cmd.addHelpText(
@@ -132,6 +134,10 @@ Examples:
         onEvent: (e) => progress.onEvent(e),
       });
       progress.finish();
+      if (flags.analyze) {
+        const { analyzeTarget, DEFAULT_ANALYZE_FLAGS } = await import('./analyze.js');
+        await analyzeTarget(store.target({ digest: result.digest }), result.digest, { ...DEFAULT_ANALYZE_FLAGS, quiet: true }, printMessage);
+      }
       const names: string[] = [];
       for (const tag of flags.tag) names.push(await store.tag(tag, result.digest));
       await exportImage({ store, digest: result.digest, names, outputs: outputs as BuildOutput[], registry: { authfile: flags.authfile, insecure: flags.insecure }, quiet: flags.quiet === true || flags.progress === 'quiet' });
