@@ -87,7 +87,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   };
 
   const dispatch = async (state: StageState, ins: Instruction, cmdSet: { value: boolean }, platform: Platform, stage: Stage): Promise<void> => {
-    const where = `${df.file}:${ins.location.line}`;
+    const where = `${df.file}:${ins.location.line}:${ins.location.column}`;
     const record = (createdBy: string, emptyLayer: boolean): void => {
       state.history.push({ created, created_by: createdBy, comment: HISTORY_COMMENT, ...(emptyLayer ? { empty_layer: true } : {}) });
     };
@@ -99,7 +99,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           consumed.add(a.key);
           const auto = globals.get(a.key);
           const fromGlobal = declaredGlobals.has(a.key) ? declaredGlobals.get(a.key) : isAutomatic(a.key) ? auto : undefined;
-          const value = buildArgs.get(a.key) ?? fromGlobal ?? (a.value === undefined ? undefined : expand(state, a.value, { escape, where }));
+          // BuildKit: a --build-arg wins, then the stage's own default, and only without one the global value.
+          const value = buildArgs.get(a.key) ?? (a.value === undefined ? fromGlobal : expand(state, a.value, { escape, where }));
           state.args.set(a.key, value);
         }
         return;
@@ -136,13 +137,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   try {
     session.remoteCaches = await Promise.all((options.cacheFrom ?? []).map((t) => RemoteCache.open(t)));
     const order = neededStages(df, finalStage, globals, escape);
+    // Before any stage starts: a stage's first step may already read another stage (COPY --from).
+    session.bindStages(df, stages, sources, target);
     for (const stage of order) {
       // Started in dependency order; each awaits only the stages it reads, so independent stages overlap.
       const job = buildStage(stage);
       job.catch(() => undefined);
       stages.set(stage.index, job);
     }
-    session.bindStages(df, stages, sources, target);
     const state = await stages.get(finalStage.index)!;
     await Promise.all(stages.values());
     for (const [k, v] of Object.entries(options.labels ?? {})) {

@@ -20,7 +20,13 @@ export async function copyStep(ctx: StepContext, state: StageState, ins: CopyIns
   const chmod = ins.chmod === undefined ? undefined : x(ins.chmod);
   const excludes = ins.excludes.map(x);
   // BuildKit expands heredoc bodies raw (a script's quotes are its own), with `\` as escape whatever the directive.
-  const body = (text: string): string => expandWord(text, state.expansionEnv(), { skipQuotes: true });
+  const body = (text: string): string => {
+    try {
+      return expandWord(text, state.expansionEnv(), { skipQuotes: true });
+    } catch (err) {
+      throw new KilnError('DOCKERFILE_INVALID', `${where}: heredoc: ${errorMessage(err)}`, { cause: err });
+    }
+  };
   const inline = ins.heredocs.map((h) => ({ name: h.name, content: Buffer.from(h.expand ? body(heredocBody(h)) : heredocBody(h)) }));
   const from = ins.kind === 'COPY' ? ins.from : undefined;
   const tree = await ctx.copySource(from, where);

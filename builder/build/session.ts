@@ -180,7 +180,8 @@ export class BuildSession implements StepContext {
 
   async mountSource(from: string | undefined, source: string, writable: boolean, where: string): Promise<{ path: string; key: string }> {
     const tree = await this.copySource(from, where);
-    const path = await resolveInRoot(tree.source.root, source);
+    // resolveInRoot gives the path relative to the root, symlinks resolved inside it.
+    const path = join(tree.source.root, await resolveInRoot(tree.source.root, source));
     const key = tree.key ?? (await digestCopyInputs({ source: tree.source, patterns: [source], dest: '/', workdir: '/', parents: false, excludes: [], link: false }));
     if (!writable) return { path, key: `${key}:${source}` };
     // Writes to a read-write bind mount are thrown away (BuildKit): give the RUN its own copy.
