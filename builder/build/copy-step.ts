@@ -59,8 +59,8 @@ interface CopyArgs {
 
 async function copyWith(ctx: StepContext, state: StageState, ins: CopyInstruction | AddInstruction, a: CopyArgs): Promise<{ createdBy: string; emptyLayer: boolean }> {
   const { where, patterns, dest, chown, chmod, excludes, inline, tree, workdir, checksum } = a;
-  const base: Omit<PlanCopyOptions, 'rootfs' | 'chown'> = {
-    source: tree.source,
+  // A stage or image source is only unpacked when the step has to run: its key stands for its content.
+  const base: Omit<PlanCopyOptions, 'rootfs' | 'chown' | 'source'> = {
     patterns,
     inline,
     dest,
@@ -74,7 +74,7 @@ async function copyWith(ctx: StepContext, state: StageState, ins: CopyInstructio
   };
   let inputs: string;
   try {
-    inputs = tree.key ?? (await digestCopyInputs(base));
+    inputs = tree.key ?? (await digestCopyInputs({ ...base, source: await tree.open() }));
   } catch (err) {
     throw located(err, where, ins.original);
   }
@@ -83,7 +83,7 @@ async function copyWith(ctx: StepContext, state: StageState, ins: CopyInstructio
   const layer = await ctx.layerStep(state, key, ins.original, async (rootfs) => {
     try {
       const owner = chown === undefined ? undefined : await resolveUser(rootfs, chown);
-      const plan = await planCopy({ ...base, rootfs, ...(owner ? { chown: { uid: owner.uid, gid: owner.gid } } : {}) });
+      const plan = await planCopy({ ...base, source: await tree.open(), rootfs, ...(owner ? { chown: { uid: owner.uid, gid: owner.gid } } : {}) });
       if (plan.entries.length === 0) return undefined;
       return await storeLayer(ctx.store, plan.entries, ctx.epoch);
     } catch (err) {

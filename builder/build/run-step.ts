@@ -20,7 +20,8 @@ const LAST_LINES = 6;
 
 /** A RUN's mounts resolved to host paths, their part of the cache key, and env-exposed secrets. */
 interface ResolvedMounts {
-  mounts: RunMount[];
+  /** Bind mounts from stages are opened (unpacked) only when the step runs: a factory stands in for them. */
+  mounts: Array<RunMount | (() => Promise<RunMount>)>;
   keyParts: unknown[];
   secretEnv: string[];
 }
@@ -43,7 +44,7 @@ export async function runStep(ctx: StepContext, state: StageState, ins: RunInstr
     try {
       const upper = join(scratch, 'upper');
       await mkdir(upper);
-      const mounts = [...resolved.mounts];
+      const mounts = await Promise.all(resolved.mounts.map((m) => (typeof m === 'function' ? m() : m)));
       for (const s of scripts) {
         const file = join(scratch, `heredoc-${s.name}`);
         await writeFile(file, s.content, { mode: 0o755 });
@@ -158,7 +159,7 @@ async function resolveMounts(ctx: StepContext, state: StageState, ins: RunInstru
       case 'bind': {
         if (!target) throw new KilnError('DOCKERFILE_INVALID', `${where}: --mount=type=bind needs target=`);
         const from = await ctx.mountSource(m.from, m.source ?? '/', !m.readonly, where);
-        out.mounts.push({ type: 'bind', source: from.path, target, readonly: m.readonly });
+        out.mounts.push(async () => ({ type: 'bind', source: await from.open(), target, readonly: m.readonly }));
         out.keyParts.push(['bind', from.key, m.source ?? '/', target, m.readonly]);
         break;
       }

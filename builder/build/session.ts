@@ -143,20 +143,24 @@ export class BuildSession implements StepContext {
   }
 
   async copySource(from: string | undefined, where: string): Promise<SourceTree> {
-    if (from === undefined) return { source: { root: this.options.contextDir, ...(this.options.ignore ? { ignore: this.options.ignore } : {}), statCache: await this.statCache(this.options.contextDir), name: 'context' } };
+    if (from === undefined) {
+      const source = { root: this.options.contextDir, ...(this.options.ignore ? { ignore: this.options.ignore } : {}), statCache: await this.statCache(this.options.contextDir), name: 'context' };
+      return { open: async () => source };
+    }
     const df = this.df!;
     const stage = stageRef(df, from, df.stages.length);
     if (stage) {
       const job = this.stages.get(stage.index);
       if (!job) throw new KilnError('INTERNAL', `${where}: stage ${from} was not scheduled`);
       const state = await job;
-      return { source: { root: await state.rootfs(this.store), name: `stage ${from}` }, key: `stage:${state.fsKey}` };
+      return { key: `stage:${state.fsKey}`, open: async () => ({ root: await state.rootfs(this.store), name: `stage ${from}` }) };
     }
     const named = this.options.namedContexts?.get(from.toLowerCase());
     if (named !== undefined && !named.includes('://')) {
       const st = await stat(named).catch(() => undefined);
       if (!st?.isDirectory()) throw new KilnError('CONTEXT_INVALID', `--build-context ${from}=${named}: not a directory`);
-      return { source: { root: named, statCache: await this.statCache(named), name: `build context ${from}` } };
+      const source = { root: named, statCache: await this.statCache(named), name: `build context ${from}` };
+      return { open: async () => source };
     }
     let job = this.images.get(from);
     if (!job) {
@@ -175,21 +179,25 @@ export class BuildSession implements StepContext {
     }
     const state = new StageState(name, base, this.platform!);
     this.track(state);
-    return { source: { root: await state.rootfs(this.store), name: `image ${name}` }, key: `image:${base.digest ?? name}` };
+    return { key: `image:${base.digest ?? name}`, open: async () => ({ root: await state.rootfs(this.store), name: `image ${name}` }) };
   }
 
-  async mountSource(from: string | undefined, source: string, writable: boolean, where: string): Promise<{ path: string; key: string }> {
+  async mountSource(from: string | undefined, source: string, writable: boolean, where: string): Promise<{ key: string; open(): Promise<string> }> {
     const tree = await this.copySource(from, where);
-    // resolveInRoot gives the path relative to the root, symlinks resolved inside it.
-    const path = join(tree.source.root, await resolveInRoot(tree.source.root, source));
-    const key = tree.key ?? (await digestCopyInputs({ source: tree.source, patterns: [source], dest: '/', workdir: '/', parents: false, excludes: [], link: false }));
-    if (!writable) return { path, key: `${key}:${source}` };
-    // Writes to a read-write bind mount are thrown away (BuildKit): give the RUN its own copy.
-    const copy = await this.store.scratch('bind');
-    this.scratchDirs.add(copy);
-    const dest = join(copy, 'src');
-    await cp(path, dest, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
-    return { path: dest, key: `${key}:${source}` };
+    const key = tree.key ?? (await digestCopyInputs({ source: await tree.open(), patterns: [source], dest: '/', workdir: '/', parents: false, excludes: [], link: false }));
+    const open = async (): Promise<string> => {
+      const root = (await tree.open()).root;
+      // resolveInRoot gives the path relative to the root, symlinks resolved inside it.
+      const path = join(root, await resolveInRoot(root, source));
+      if (!writable) return path;
+      // Writes to a read-write bind mount are thrown away (BuildKit): give the RUN its own copy.
+      const copy = await this.store.scratch('bind');
+      this.scratchDirs.add(copy);
+      const dest = join(copy, 'src');
+      await cp(path, dest, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+      return dest;
+    };
+    return { key: `${key}:${source}`, open };
   }
 
   private statCache(root: string): Promise<StatCache> {

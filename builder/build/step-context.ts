@@ -4,12 +4,15 @@ import type { StageState } from './stage-state.js';
 import type { LocalStore } from '../store/local-store.js';
 import type { CopySource } from '../context/copy-plan.js';
 
-/** A filesystem a step reads from (a stage, an image, a named context or the build context) and its cache identity. */
+/**
+ * A filesystem a step reads from (a stage, an image, a named context or the build context). Its identity is known
+ * up front for stages and images (their chain key, their digest), so a cache hit never unpacks them: `open` does.
+ */
 export interface SourceTree {
-  /** For COPY: the tree, with .dockerignore and stat cache for local directories. */
-  source: CopySource;
-  /** Identity of the content when it is known without reading it (a stage's chain key, an image digest). */
+  /** Identity of the content when it is known without reading it; absent for local directories (digest the files). */
   key?: string | undefined;
+  /** The tree, materialised if needed, with .dockerignore and stat cache for local directories. */
+  open(): Promise<CopySource>;
 }
 
 /** What the steps of a stage need from the running build. */
@@ -35,7 +38,7 @@ export interface StepContext {
   /** Host file holding secret `id`, or undefined when the build has none. */
   secretFile(id: string): Promise<string | undefined>;
   /** A host path for a RUN bind mount from `from` (stage, named context or image; the context when absent). */
-  mountSource(from: string | undefined, source: string, writable: boolean, where: string): Promise<{ path: string; key: string }>;
+  mountSource(from: string | undefined, source: string, writable: boolean, where: string): Promise<{ key: string; open(): Promise<string> }>;
   /** The tree a COPY --from (or the context) reads. */
   copySource(from: string | undefined, where: string): Promise<SourceTree>;
   /** Removes a scratch directory. */
