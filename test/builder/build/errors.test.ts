@@ -110,7 +110,7 @@ describe('build errors', () => {
 
   it('--platform of another architecture with a RUN: no emulation, a clear error', async () => {
     const { error } = await failing('FROM scratch\nRUN true\n', ['--platform', `linux/${OTHER_ARCH}`]);
-    expect(error.startsWith(`Dockerfile:2: cannot RUN for linux/${OTHER_ARCH} on this linux/${HOST_ARCH} host`)).toBe(true);
+    expect(error.startsWith(`Dockerfile:2:1: cannot RUN for linux/${OTHER_ARCH} on this linux/${HOST_ARCH} host`)).toBe(true);
   });
 
   it('--platform of another architecture with a base that has only this host\'s', async () => {
