@@ -10,6 +10,7 @@ import type { AdmissionHook, RegistryReader } from '../registry/context.js';
 import { RegistryError } from '../registry/errors.js';
 import { SIMPLE_SIGNING_MEDIA_TYPE } from '../signer/attach.js';
 import { BUNDLE_MEDIA_TYPE } from '../signer/bundle.js';
+import { KEY_ROTATION_MEDIA_TYPE } from '../signer/key-rotation.js';
 import type { Policy } from '../signer/policy.js';
 import { verifyWithPolicy } from '../signer/policy-verify.js';
 import { TAG_STATE_MEDIA_TYPE } from '../signer/tag-state.js';
@@ -88,7 +89,7 @@ export class StoreTarget implements Target {
 }
 
 /** Layer media types of the artifacts signing writes; none of them is a filesystem a runtime would unpack. */
-const SIGNATURE_LAYER_TYPES = new Set([SIMPLE_SIGNING_MEDIA_TYPE, BUNDLE_MEDIA_TYPE, TAG_STATE_MEDIA_TYPE]);
+const SIGNATURE_LAYER_TYPES = new Set([SIMPLE_SIGNING_MEDIA_TYPE, BUNDLE_MEDIA_TYPE, TAG_STATE_MEDIA_TYPE, KEY_ROTATION_MEDIA_TYPE]);
 
 /**
  * True for the artifacts verification itself reads, which must stay pullable: cosign `.sig` manifests, Sigstore

@@ -1,4 +1,4 @@
-import { isLocalSpec, openLocalTarget } from './archive/open.js';
+import { isLocalSpec } from './archive/local-spec.js';
 import type { ArchiveLimits } from './archive/tar-reader.js';
 import { openRegistryTarget } from './client/registry-target.js';
 import { KilnError } from './errors.js';
@@ -25,7 +25,11 @@ const OTHER_TRANSPORTS = ['containers-storage', 'dir', 'docker-daemon', 'ostree'
  * `docker-archive:FILE[:ref]`, `docker://REF` or a bare registry reference.
  */
 export async function openTarget(spec: string, options: OpenTargetOptions): Promise<Target> {
-  if (isLocalSpec(spec)) return openLocalTarget(spec, { mode: options.mode, tmpDir: options.tmpDir, limits: options.limits });
+  if (isLocalSpec(spec)) {
+    // Loaded on demand: the archive code (tar-stream, zstd) costs a registry-only command (verify, sign) its startup.
+    const { openLocalTarget } = await import('./archive/open.js');
+    return openLocalTarget(spec, { mode: options.mode, tmpDir: options.tmpDir, limits: options.limits });
+  }
   let refText = spec;
   if (spec.startsWith('docker://')) refText = spec.slice('docker://'.length);
   else {

@@ -23,6 +23,10 @@ function sigstoreSign(): NonNullable<typeof signLibraries> {
 export function preloadSigning(): void {
   sigstoreSign().catch(() => undefined);
 }
+/** Starts loading the verifying libraries now (e.g. while the first registry requests are under way). */
+export function preloadVerifying(): void {
+  sigstoreVerify().catch(() => undefined);
+}
 function sigstoreVerify(): NonNullable<typeof verifyLibraries> {
   verifyLibraries ??= Promise.all([import('@sigstore/bundle'), import('@sigstore/verify')]);
   return verifyLibraries;

@@ -26,6 +26,8 @@ export interface PublicKey {
   key: KeyObject;
   id: string;
   name: string;
+  /** When the key may have signed (key-validity.ts); absent: always. */
+  validity?: { from?: Date; until?: Date };
 }
 
 /** Generates an ECDSA P-256 key pair; the private key is written only encrypted under `passphrase`. */

@@ -5,6 +5,7 @@ import type { Target } from '../oci/target.js';
 import { isManifestAbsent } from './attach.js';
 import { readKeyFile } from './key-files.js';
 import { loadPublicKey, type PublicKey } from './keys.js';
+import { withValidity } from './key-validity.js';
 import { dockerScopes, ociScopes, requirementsFor, type Policy, type PolicyKey, type PolicyRequirement } from './policy.js';
 import { identityRule } from './policy-identity.js';
 import type { TrustCache } from './trust-cache.js';
@@ -109,7 +110,7 @@ async function sigstoreSigned(
     if (!isKilnError(err, 'POLICY_INVALID')) throw err;
     return { type, ok: false, detail: errorMessage(err) };
   }
-  const keys = await loadPolicyKeys(requirement.keys);
+  const keys = (await loadPolicyKeys(requirement.keys)).map((k) => withValidity(k, requirement.keyValidity));
   const report = await verifyImage({
     target: options.target,
     keys,

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { errorMessage, KilnError } from '../oci/errors.js';
+import { parseRfc3339, type KeyValidity } from './key-validity.js';
 
 // containers-policy.json(5): a global `default` list of requirements, optional per-transport scopes; every
 // requirement of the chosen list must hold. Parsing is strict, as containers/image's: unknown or duplicate
@@ -20,7 +21,7 @@ export type SignedIdentity =
 export type PolicyRequirement =
   | { type: 'insecureAcceptAnything' }
   | { type: 'reject' }
-  | { type: 'sigstoreSigned'; keys: PolicyKey[]; signedIdentity: SignedIdentity }
+  | { type: 'sigstoreSigned'; keys: PolicyKey[]; signedIdentity: SignedIdentity; keyValidity?: KeyValidity }
   /** A requirement Kiln cannot evaluate: it rejects, naming `name`. */
   | { type: 'unsupported'; name: string; why: string };
 
@@ -132,7 +133,7 @@ function sigstoreSigned(req: Record<string, unknown>, path: string, baseDir: str
   if (unsupported.length > 0) {
     return { type: 'unsupported', name: 'sigstoreSigned', why: `${unsupported.join(', ')} (keyless and Rekor verification) are not supported by Kiln` };
   }
-  onlyFields(req, ['type', 'keyPath', 'keyPaths', 'keyData', 'keyDatas', 'signedIdentity'], path, fail);
+  onlyFields(req, ['type', 'keyPath', 'keyPaths', 'keyData', 'keyDatas', 'signedIdentity', 'keyValidity'], path, fail);
   const sources = ['keyPath', 'keyPaths', 'keyData', 'keyDatas'].filter((f) => f in req);
   if (sources.length !== 1) throw fail(path, `exactly one of keyPath, keyPaths, keyData, keyDatas is required, found ${sources.length === 0 ? 'none' : sources.join(', ')}`);
   const paths = req.keyPath !== undefined ? [req.keyPath] : req.keyPaths;
@@ -148,7 +149,29 @@ function sigstoreSigned(req: Record<string, unknown>, path: string, baseDir: str
     (datas as string[]).forEach((d, i) => keys.push({ data: Buffer.from(d, 'base64').toString('utf8'), name: `${path}.keyData[${i}]` }));
   }
   const signedIdentity = req.signedIdentity === undefined ? { type: 'matchRepoDigestOrExact' as const } : identity(req.signedIdentity, `${path}.signedIdentity`, fail);
-  return { type: 'sigstoreSigned', keys, signedIdentity };
+  const result: PolicyRequirement = { type: 'sigstoreSigned', keys, signedIdentity };
+  if (req.keyValidity !== undefined) result.keyValidity = keyValidity(req.keyValidity, `${path}.keyValidity`, fail);
+  return result;
+}
+
+/** Kiln's extension `keyValidity: {from?, until?}` (RFC 3339): when the requirement's keys may have signed. */
+function keyValidity(value: unknown, path: string, fail: Fail): KeyValidity {
+  const obj = object(value, path, fail);
+  onlyFields(obj, ['from', 'until'], path, fail);
+  const validity: KeyValidity = {};
+  for (const field of ['from', 'until'] as const) {
+    const text = obj[field];
+    if (text === undefined) continue;
+    if (typeof text !== 'string') throw fail(`${path}.${field}`, 'must be an RFC 3339 time string');
+    try {
+      validity[field] = parseRfc3339(text, `${path}.${field}`);
+    } catch (err) {
+      throw fail(`${path}.${field}`, errorMessage(err));
+    }
+  }
+  if (validity.from === undefined && validity.until === undefined) throw fail(path, 'needs from, until or both');
+  if (validity.from && validity.until && validity.from >= validity.until) throw fail(path, 'from must be before until');
+  return validity;
 }
 
 function identity(value: unknown, path: string, fail: Fail): SignedIdentity {

@@ -58,8 +58,8 @@ export async function signImage(options: SignOptions): Promise<SignResult> {
   const tag = target.ref.digest === undefined ? target.ref.tag : undefined;
   const recordTag = tag !== undefined && options.tagState !== false;
   // Checked before anything is written: a state this key cannot extend must not leave half a signing behind.
-  const previous = recordTag ? await currentTagState({ target, key: options.key, repository: identity }) : undefined;
   const now = options.now ?? new Date();
+  const current = recordTag ? await currentTagState({ target, key: options.key, repository: identity, now }) : undefined;
   const images: RawManifest[] = [root];
   if (options.recursive && root.kind === 'index') {
     for (const child of root.parsed.manifests) {
@@ -76,17 +76,21 @@ export async function signImage(options: SignOptions): Promise<SignResult> {
       timestamp: Math.floor(now.getTime() / 1000),
     });
     const signature = signBytes(options.key, payload).toString('base64');
-    const stored = await appendCosignSignature(target, image.digest, { payload, signature });
+    // The .sig manifest and the bundle referrer are independent writes: made concurrently, they overlap round trips.
+    const [stored, bundle] = await Promise.all([
+      appendCosignSignature(target, image.digest, { payload, signature }),
+      options.bundle === false
+        ? undefined
+        : buildBundle(options.key, payload).then((b) => attachBundle(target, manifestDescriptor(image), { bundle: b, payload, created: now })),
+    ]);
     const entry: SignResult['signed'][number] = { digest: image.digest, signatureTag: stored.tag, signatureManifest: stored.digest };
-    if (options.bundle !== false) {
-      entry.bundle = await attachBundle(target, manifestDescriptor(image), { bundle: await buildBundle(options.key, payload), payload, created: now });
-    }
+    if (bundle !== undefined) entry.bundle = bundle;
     signed.push(entry);
   }
   const result: SignResult = { image: target.description, identity, digest: root.digest, signed };
   if (tag !== undefined) result.tag = tag;
-  if (recordTag && tag !== undefined) {
-    const state = await updateTagState({ target, key: options.key, repository: identity, previous, tag, digest: root.digest, now, ttlSeconds: options.tagStateTtlSeconds });
+  if (current && tag !== undefined) {
+    const state = await updateTagState({ target, key: options.key, repository: identity, current, tag, digest: root.digest, now, ttlSeconds: options.tagStateTtlSeconds });
     result.tagState = { version: state.version, expires: state.expires };
   }
   return result;

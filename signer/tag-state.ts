@@ -1,10 +1,12 @@
 import type { Descriptor } from '../oci/descriptor.js';
 import { digestOf, isDigest, type Digest } from '../oci/digest.js';
-import { errorMessage, KilnError } from '../oci/errors.js';
+import { KilnError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { Target } from '../oci/target.js';
 import { getTagged, isStoredDataProblem, putBytes, readSmallBlob, SIGNATURE_ANNOTATION } from './attach.js';
+import { applyRotations, KEY_ROTATION_MEDIA_TYPE, predecessors, type StoredRotation } from './key-rotation.js';
+import { validAt } from './key-validity.js';
 import { signBytes, verifyBytes, type PublicKey, type SigningKey } from './keys.js';
 import type { TrustCache } from './trust-cache.js';
 
@@ -29,77 +31,125 @@ export interface TagState {
   tags: Record<string, Digest>;
 }
 
-/** A tag state read from storage: the document bytes, the signature over them, and its parse. */
+/** A tag state read from storage: the document bytes and the signature over them. */
 export interface StoredTagState {
   bytes: Buffer;
   signature: string;
+}
+
+/** The `kiln-tag-state` artifact: the signed state (absent when only rotations were stored) and the key rotations. */
+export interface TagStateArtifact {
+  state?: StoredTagState;
+  /** The state's layer as stored (kept when only a rotation is added). */
+  stateLayer?: Descriptor;
+  rotations: StoredRotation[];
+  /** The rotation layers as stored, carried over unchanged when the state is replaced. */
+  rotationLayers: Descriptor[];
   manifestDigest: Digest;
 }
 
-/** The tag state stored in `target`; undefined when there is none. Malformed storage is MANIFEST_INVALID. */
-export async function readTagState(target: Target): Promise<StoredTagState | undefined> {
+/** The tag-state artifact stored in `target`; undefined when there is none. Malformed storage is MANIFEST_INVALID. */
+export async function readTagStateArtifact(target: Target): Promise<TagStateArtifact | undefined> {
   const manifest = await getTagged(target, TAG_STATE_TAG);
   if (!manifest) return undefined;
-  const layer = manifest.kind === 'manifest' ? manifest.parsed.layers.find((l) => l.mediaType === TAG_STATE_MEDIA_TYPE) : undefined;
-  const signature = layer?.annotations?.[SIGNATURE_ANNOTATION];
-  if (!layer || signature === undefined) {
-    throw new KilnError('MANIFEST_INVALID', `${TAG_STATE_TAG} in ${target.description} holds no signed tag-state layer`);
+  const layers = manifest.kind === 'manifest' ? manifest.parsed.layers : [];
+  const stateLayers = layers.filter((l) => l.mediaType === TAG_STATE_MEDIA_TYPE);
+  const rotationLayers = layers.filter((l) => l.mediaType === KEY_ROTATION_MEDIA_TYPE);
+  const stateLayer = stateLayers[0];
+  if (stateLayers.length > 1 || (stateLayer && stateLayer.annotations?.[SIGNATURE_ANNOTATION] === undefined) || (!stateLayer && rotationLayers.length === 0)) {
+    throw new KilnError('MANIFEST_INVALID', `${TAG_STATE_TAG} in ${target.description} holds no single signed tag-state layer`);
   }
-  return { bytes: await readSmallBlob(target, layer), signature, manifestDigest: manifest.digest };
+  const artifact: TagStateArtifact = { rotations: [], rotationLayers, manifestDigest: manifest.digest };
+  if (stateLayer) {
+    artifact.stateLayer = stateLayer;
+    artifact.state = { bytes: await readSmallBlob(target, stateLayer), signature: stateLayer.annotations?.[SIGNATURE_ANNOTATION] ?? '' };
+  }
+  for (const [i, layer] of rotationLayers.entries()) {
+    const source = `${TAG_STATE_TAG} rotation ${i}`;
+    const signature = layer.annotations?.[SIGNATURE_ANNOTATION] ?? '';
+    try {
+      artifact.rotations.push({ source, bytes: await readSmallBlob(target, layer), signature });
+    } catch (err) {
+      // An unreadable statement is as good as none: the key it names stays untrusted.
+      if (!isStoredDataProblem(err)) throw err;
+      artifact.rotations.push({ source, bytes: Buffer.alloc(0), signature });
+    }
+  }
+  return artifact;
 }
 
 /**
- * Checks a stored state: signed by one of `keys`, well-formed, for `repository`. Returns the state, or
- * why it is not acceptable (expiry and freshness are the caller's, who knows the time and the cache).
+ * Checks a stored state: signed by one of `keys` at a time (`issued`) within that key's window, well-formed,
+ * for `repository`. Returns the state, or why it is not acceptable (expiry and freshness are the caller's).
  */
-export function openTagState(stored: StoredTagState, keys: readonly PublicKey[], repository: string): { state: TagState } | { reason: string } {
+export function openTagState(stored: StoredTagState, keys: readonly PublicKey[], repository: string): { state: TagState; key: PublicKey } | { reason: string } {
   const signature = Buffer.from(stored.signature, 'base64');
   // Signature first: nothing in the document is believed before it is known to come from a trusted key.
-  if (!keys.some((k) => verifyBytes(k, stored.bytes, signature))) return { reason: 'the tag state is not signed by a trusted key' };
+  const key = keys.find((k) => verifyBytes(k, stored.bytes, signature));
+  if (!key) return { reason: 'the tag state is not signed by a trusted key' };
   const state = parseTagState(stored.bytes);
   if (!state) return { reason: 'the tag state document is malformed' };
   if (state.repository !== repository) return { reason: `the tag state is for ${state.repository}, not ${repository}` };
-  return { state };
+  const valid = validAt(key, new Date(state.issued));
+  if (!valid.ok) return { reason: `the tag state's key was not valid when it was issued: ${valid.detail}` };
+  return { state, key };
+}
+
+/** What a signer builds on: the current state (if any) and the rotation layers to carry over. */
+export interface CurrentTagState {
+  previous?: TagState;
+  rotationLayers: Descriptor[];
 }
 
 /**
- * The repository's current tag state, which the next one extends: undefined when there is none; an
- * error when it is unreadable or not signed by `key` (one key role: a signer only extends its own states).
+ * The repository's current tag state, which the next one extends. An error when it is unreadable or not signed
+ * by `key` or a key `key` was rotated from (one key role: a signer only extends its own line of states), or when
+ * `key` is outside its window now (rotated away, or not yet taken over).
  */
-export async function currentTagState(options: { target: Target; key: SigningKey; repository: string }): Promise<TagState | undefined> {
+export async function currentTagState(options: { target: Target; key: SigningKey; repository: string; now: Date }): Promise<CurrentTagState> {
   const { target, repository } = options;
-  let stored: StoredTagState | undefined;
+  let artifact: TagStateArtifact | undefined;
   try {
-    stored = await readTagState(target);
+    artifact = await readTagStateArtifact(target);
   } catch (err) {
     if (!isStoredDataProblem(err)) throw err;
     throw new KilnError('MANIFEST_INVALID', `the tag state of ${repository} is unreadable; not building on it`, { cause: err });
   }
-  if (!stored) return undefined;
-  const opened = openTagState(stored, [options.key.publicKey], repository);
+  if (!artifact) return { rotationLayers: [] };
+  const mine = options.key.publicKey;
+  const root = predecessors(mine, artifact.rotations).at(-1) ?? mine;
+  const trusted = applyRotations([root], artifact.rotations, repository).keys;
+  const me = trusted.find((k) => k.id === mine.id);
+  const now = me ? validAt(me, options.now) : { ok: false, detail: 'its rotation chain is broken' };
+  if (!now.ok) {
+    throw new KilnError('VALIDATION', `cannot sign the tag state of ${repository} with ${mine.name} now: ${now.detail}`, { hint: 'sign with the key the repository was rotated to' });
+  }
+  if (!artifact.state) return { rotationLayers: artifact.rotationLayers };
+  const opened = openTagState(artifact.state, trusted, repository);
   if ('reason' in opened) {
     throw new KilnError('VALIDATION', `cannot extend the tag state of ${repository}: ${opened.reason} (this key did not sign it)`, {
-      hint: 'sign with the key that signed this repository before',
+      hint: 'sign with the key that signed this repository before, or rotate to this key with kiln rotate-key',
     });
   }
-  return opened.state;
+  return { previous: opened.state, rotationLayers: artifact.rotationLayers };
 }
 
 /**
- * Writes the next tag state of the repository, signed with `key`: `previous` (from `currentTagState`)
- * with `tag` → `digest`, version + 1, expiring `ttlSeconds` after `now`.
+ * Writes the next tag state of the repository, signed with `key`: `current.previous` with `tag` → `digest`,
+ * version + 1, expiring `ttlSeconds` after `now`; the rotation statements stay in the artifact.
  */
 export async function updateTagState(options: {
   target: Target;
   key: SigningKey;
   repository: string;
-  previous: TagState | undefined;
+  current: CurrentTagState;
   tag: string;
   digest: Digest;
   now: Date;
   ttlSeconds?: number;
 }): Promise<TagState> {
-  const { target, key, repository, previous } = options;
+  const { target, key, repository } = options;
+  const previous = options.current.previous;
   const ttl = options.ttlSeconds ?? DEFAULT_TAG_STATE_TTL_SECONDS;
   const state: TagState = {
     type: 'kiln tag state',
@@ -116,20 +166,30 @@ export async function updateTagState(options: {
     digest: digestOf(bytes),
     annotations: { [SIGNATURE_ANNOTATION]: signBytes(key, bytes).toString('base64') },
   };
+  await putBytes(target, layer, bytes);
+  await writeTagStateArtifact(target, [layer, ...options.current.rotationLayers], state.version);
+  return state;
+}
+
+/** Pushes the `kiln-tag-state` manifest over `layers` (blobs already stored): an artifact with an empty config. */
+export async function writeTagStateArtifact(target: Target, layers: Descriptor[], version: number | undefined): Promise<void> {
   const empty = Buffer.from('{}');
   const config: Descriptor = { mediaType: MediaType.OciEmpty, size: empty.length, digest: digestOf(empty) };
   await putBytes(target, config, empty);
-  await putBytes(target, layer, bytes);
   const doc = {
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,
     artifactType: TAG_STATE_MEDIA_TYPE,
     config,
-    layers: [layer],
-    annotations: { 'dev.kiln.tag-state.version': String(state.version) },
+    layers,
+    ...(version !== undefined ? { annotations: { 'dev.kiln.tag-state.version': String(version) } } : {}),
   };
   await target.putManifest(parseManifest(Buffer.from(JSON.stringify(doc)), MediaType.OciManifest), TAG_STATE_TAG);
-  return state;
+}
+
+/** The version of a stored state whose signature is not checked (to label a rewritten artifact only). */
+export function unverifiedVersion(stored: StoredTagState | undefined): number | undefined {
+  return stored ? parseTagState(stored.bytes)?.version : undefined;
 }
 
 function parseTagState(bytes: Buffer): TagState | undefined {
@@ -164,11 +224,13 @@ export interface TagBinding {
 }
 
 /**
- * Checks that `tag` is bound to `digest` by the newest valid tag state of `repository`: signed by a trusted
- * key, no older than a version `cache` has seen (recording newer ones), not expired, and mapping the tag there.
+ * Checks that `tag` is bound to `digest` by the newest valid tag state of `repository` (`artifact`, as read, or
+ * `problem` when it was unreadable): signed by one of `keys` (rotations applied) within its window, no older than
+ * a version `cache` has seen (recording newer ones), not expired, and mapping the tag there.
  */
 export async function checkTagBinding(options: {
-  target: Target;
+  artifact: TagStateArtifact | undefined;
+  problem?: string;
   keys: readonly PublicKey[];
   repository: string;
   tag: string;
@@ -182,14 +244,11 @@ export async function checkTagBinding(options: {
     result.checks.push({ check, ok, detail });
     return ok;
   };
-  let stored: StoredTagState | undefined;
-  try {
-    stored = await readTagState(options.target);
-  } catch (err) {
-    if (!isStoredDataProblem(err)) throw err;
-    record('state', false, `the tag state is unreadable: ${errorMessage(err)}`);
+  if (options.problem !== undefined) {
+    record('state', false, `the tag state is unreadable: ${options.problem}`);
     return result;
   }
+  const stored = options.artifact?.state;
   if (!stored) {
     record('state', false, `${repository} has no tag state (${TAG_STATE_TAG}), so nothing binds tag "${tag}" to a digest`);
     return result;
@@ -201,7 +260,7 @@ export async function checkTagBinding(options: {
   }
   const state = opened.state;
   Object.assign(result, { version: state.version, expires: state.expires });
-  record('state', true, `version ${state.version}, signed by a trusted key`);
+  record('state', true, `version ${state.version}, signed by ${opened.key.name}`);
   const seen = await options.cache.seenVersion(repository);
   await options.cache.recordVersion(repository, state.version);
   if (seen !== undefined && !record('freshness', state.version >= seen, `version ${state.version}${state.version >= seen ? ' is current' : ` is older than version ${seen} seen before (rolled back)`}`)) {

@@ -1,12 +1,13 @@
 import type { Digest } from '../oci/digest.js';
-import { KilnError } from '../oci/errors.js';
+import { errorMessage, KilnError } from '../oci/errors.js';
 import type { RawManifest } from '../oci/manifest.js';
 import { formatRepository, parseRepository } from '../oci/reference.js';
 import type { Target } from '../oci/target.js';
-import { isManifestAbsent, readBundleSignatures, readCosignSignatures } from './attach.js';
+import { isManifestAbsent, isStoredDataProblem, readBundleSignatures, readCosignSignatures } from './attach.js';
+import { applyRotations, type RotationCheck } from './key-rotation.js';
 import type { PublicKey } from './keys.js';
 import { signingIdentity } from './sign.js';
-import { checkTagBinding, type TagBinding } from './tag-state.js';
+import { checkTagBinding, readTagStateArtifact, type TagBinding } from './tag-state.js';
 import type { TrustCache } from './trust-cache.js';
 import { mismatchMessage, verifyStoredSignatures, type IdentityMatcher, type SignatureVerdict } from './verify.js';
 
@@ -26,6 +27,8 @@ export interface VerifyReport {
   signatures: SignatureVerdict[];
   /** Set when a tag was verified: its binding in the repository's tag state. */
   tagBinding?: TagBinding;
+  /** Set when the repository holds key rotation statements: which ones extended the trusted keys. */
+  rotations?: RotationCheck[];
   failure?: VerifyFailure;
 }
 
@@ -67,19 +70,35 @@ export async function verifyImage(options: VerifyImageOptions): Promise<VerifyRe
     return fail(report, 'TAG_NOT_FOUND', `${target.description}: no such ${tag !== undefined ? 'tag' : 'image'}`);
   }
   report.digest = image.digest;
-  const cosign = (await readCosignSignatures(target, image.digest)) ?? [];
-  const bundles = await readBundleSignatures(target, image.digest);
+  // The three reads are independent: issued together, they cost one round trip's latency, not three.
+  const [cosignFound, bundles, stateRead] = await Promise.all([
+    readCosignSignatures(target, image.digest),
+    readBundleSignatures(target, image.digest),
+    // Rotation statements live with the tag state, so it is read for verification by digest too.
+    readTagStateArtifact(target).then(
+      (artifact) => ({ artifact, problem: undefined }),
+      (err: unknown) => {
+        if (!isStoredDataProblem(err)) throw err;
+        return { artifact: undefined, problem: errorMessage(err) };
+      },
+    ),
+  ]);
+  const cosign = cosignFound ?? [];
   if (cosign.length === 0 && bundles.length === 0) {
     return fail(report, 'SIGNATURE_NOT_FOUND', `${target.description} (${image.digest}) has no signatures`);
   }
-  const policy = { keys: options.keys, repository: identity, matchIdentity: options.matchIdentity, maxAgeSeconds: options.maxAgeSeconds, now: options.now };
+  const { artifact, problem } = stateRead;
+  const rotated = applyRotations(options.keys, artifact?.rotations ?? [], identity);
+  if (rotated.rotations.length > 0) report.rotations = rotated.rotations;
+  const keys = rotated.keys;
+  const policy = { keys, repository: identity, matchIdentity: options.matchIdentity, maxAgeSeconds: options.maxAgeSeconds, now: options.now };
   report.signatures = await verifyStoredSignatures({ digest: image.digest, cosign, bundles, policy });
   if (!report.signatures.some((s) => s.ok)) {
     return fail(report, 'SIGNATURE_MISMATCH', `no matching signature for ${target.description}: ${mismatchMessage(report.signatures)}`);
   }
   if (tag !== undefined && options.tagBinding !== false) {
     if (!options.trustCache) throw new KilnError('INTERNAL', 'tag binding needs a trust cache');
-    const binding = await checkTagBinding({ target, keys: options.keys, repository: identity, tag, digest: image.digest, cache: options.trustCache, now: options.now });
+    const binding = await checkTagBinding({ artifact, problem, keys, repository: identity, tag, digest: image.digest, cache: options.trustCache, now: options.now });
     report.tagBinding = binding;
     const failed = binding.checks.find((c) => !c.ok);
     if (failed) return fail(report, 'SIGNATURE_MISMATCH', `tag binding failed for ${target.description}: ${failed.check} check failed: ${failed.detail}`);

@@ -4,10 +4,11 @@ import { formatRepository, parseReference } from '../oci/reference.js';
 import type { BundleSignature, CosignSignature } from './attach.js';
 import { verifyBundle } from './bundle.js';
 import { verifyBytes, type PublicKey } from './keys.js';
+import { validAt } from './key-validity.js';
 import { parsePayload, payloadTimestamp, type SimpleSigningPayload } from './payload.js';
 
-/** The checks each signature goes through, in order; the first failure ends its evaluation. */
-export type CheckName = 'signature' | 'payload' | 'digest' | 'identity' | 'age';
+/** The checks each signature goes through, in order (validity only for keys with a window); the first failure ends its evaluation. */
+export type CheckName = 'signature' | 'payload' | 'validity' | 'digest' | 'identity' | 'age';
 
 /** One check's outcome, with what was compared. */
 export interface Check {
@@ -134,6 +135,11 @@ async function evaluate(
   const ts = payloadTimestamp(payload);
   if (ts) verdict.timestamp = ts.toISOString();
   record('payload', true, 'cosign container image signature');
+  // Only keys with a window (given, or ended by a rotation) are checked: a plain --key is valid at any time.
+  if (result.key.validity !== undefined) {
+    const validity = validAt(result.key, ts, 1000);
+    if (!record('validity', validity.ok, validity.detail)) return verdict;
+  }
   if (!record('digest', payload.manifestDigest === digest, payload.manifestDigest === digest ? digest : `signed digest ${payload.manifestDigest} is not the image's ${digest}`)) return verdict;
   if (policy.matchIdentity) {
     const matched = policy.matchIdentity(payload.dockerReference);

@@ -4,7 +4,7 @@ import { openTarget } from '../../oci/transports.js';
 import { readKeyFile } from '../../signer/key-files.js';
 import { loadSigningKey } from '../../signer/keys.js';
 import { preloadSigning } from '../../signer/bundle.js';
-import { signImage } from '../../signer/sign.js';
+import { signImage, type SignResult } from '../../signer/sign.js';
 import { addFormatFlag, addRegistryFlags, type RegistryFlags } from '../common.js';
 import { outputSettings, printJson, printMessage, printResult, printWarning } from '../output.js';
 import { readPassphrase } from './keygen.js';
@@ -41,8 +41,8 @@ export function parseAnnotations(pairs: readonly string[]): Record<string, strin
 export function registerSign(program: Command): void {
   const cmd = program
     .command('sign')
-    .argument('<image>', 'image to sign: a registry reference or oci:DIR[:tag]')
-    .description('sign an image with a cosign key: a sha256-<hex>.sig signature and a Sigstore bundle referrer')
+    .argument('<image...>', 'images to sign: registry references or oci:DIR[:tag]')
+    .description('sign images with a cosign key: a sha256-<hex>.sig signature and a Sigstore bundle referrer each')
     .requiredOption('--key <file>', 'private key (cosign.key, from kiln keygen or cosign generate-key-pair)')
     .option('-a, --annotations <key=value>', 'claim to sign into the payload (repeatable)', collect, [])
     .option('--recursive', 'on an index, also sign every manifest it lists')
@@ -63,46 +63,49 @@ the image, made offline (no Fulcio, no Rekor). Signing a tag signs the digest it
 tag → digest in the repository's signed tag state (kiln-tag-state: a growing version and an expiry), which
 kiln verify checks so that a tag moved or rolled back to another signed digest fails.
 Passphrase: KILN_PASSWORD or COSIGN_PASSWORD, else asked for on the terminal.
+Several images are signed in one run, in order, with the key decrypted once; as cosign, the run stops at
+the first image that fails (those before it stay signed) and exits 1. -o json then prints an array.
 
 Examples:
   kiln sign --key cosign.key localhost:5000/app@sha256:…
   kiln sign --key cosign.key -a env=prod --recursive localhost:5000/app:1.0
+  kiln sign --key cosign.key localhost:5000/app:1.0 localhost:5000/api:2.3
   kiln sign --key cosign.key --identity registry.example/app oci:./out:1.0`,
   );
-  cmd.action(async (spec: string, flags: SignFlags) => {
+  cmd.action(async (specs: string[], flags: SignFlags) => {
     const settings = outputSettings({ format: flags.format });
     const annotations = parseAnnotations(flags.annotations);
+    const tagStateTtlSeconds = parseDuration(flags.tagStateExpiry);
     // Module loading (main thread) overlaps the key's scrypt (thread pool): ~0.1 s off every signing.
     if (flags.bundle) preloadSigning();
     const pem = await readKeyFile(flags.key);
     const key = await loadSigningKey({ pem, passphrase: await readPassphrase({ confirm: false, what: flags.key }), name: flags.key });
-    const target = await openTarget(spec, { mode: 'write', registry: { authfile: flags.authfile, insecure: flags.insecure } });
-    try {
-      const result = await signImage({
-        target,
-        key,
-        annotations,
-        recursive: flags.recursive,
-        identity: flags.identity,
-        bundle: flags.bundle,
-        tagState: flags.tagState,
-        tagStateTtlSeconds: parseDuration(flags.tagStateExpiry),
-      });
-      await target.close();
+    const results: SignResult[] = [];
+    for (const spec of specs) {
+      const target = await openTarget(spec, { mode: 'write', registry: { authfile: flags.authfile, insecure: flags.insecure } });
+      let result: SignResult;
+      try {
+        result = await signImage({ target, key, annotations, recursive: flags.recursive, identity: flags.identity, bundle: flags.bundle, tagState: flags.tagState, tagStateTtlSeconds });
+        await target.close();
+      } catch (err) {
+        await target.close({ discard: true }).catch(() => undefined);
+        if (results.length > 0) printMessage(`kiln: signed ${results.length} of ${specs.length} images before ${spec} failed`);
+        throw err;
+      }
+      results.push(result);
       if (result.tag !== undefined) {
         printWarning(`signed tag "${result.tag}" as the digest it points to now, ${result.digest}; sign by digest to be sure what you sign`, settings);
       }
-      if (settings.json) printJson(result);
-      else {
-        for (const s of result.signed) {
-          printMessage(`Signed ${s.digest}: signature in ${s.signatureTag}${s.bundle ? `, bundle referrer ${s.bundle}` : ''}`);
-          printResult(s.digest);
-        }
-        if (result.tagState) printMessage(`Tag state of ${result.identity}: version ${result.tagState.version}, expires ${result.tagState.expires}`);
-      }
-    } catch (err) {
-      await target.close({ discard: true }).catch(() => undefined);
-      throw err;
+      if (!settings.json) printSigned(result);
     }
+    if (settings.json) printJson(specs.length === 1 ? results[0] : results);
   });
+}
+
+function printSigned(result: SignResult): void {
+  for (const s of result.signed) {
+    printMessage(`Signed ${s.digest}: signature in ${s.signatureTag}${s.bundle ? `, bundle referrer ${s.bundle}` : ''}`);
+    printResult(s.digest);
+  }
+  if (result.tagState) printMessage(`Tag state of ${result.identity}: version ${result.tagState.version}, expires ${result.tagState.expires}`);
 }

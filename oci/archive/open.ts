@@ -14,13 +14,7 @@ export interface OpenLocalTargetOptions {
   limits?: Partial<ArchiveLimits> | undefined;
 }
 
-/** Transports `openLocalTarget` understands, as containers-transports(5) names them. */
-export const LOCAL_TRANSPORTS = ['oci', 'oci-archive', 'docker-archive'] as const;
-
-/** True when `spec` starts with one of the local transports (`oci:`, `oci-archive:`, `docker-archive:`). */
-export function isLocalSpec(spec: string): boolean {
-  return LOCAL_TRANSPORTS.some((t) => spec.startsWith(`${t}:`));
-}
+export { isLocalSpec, LOCAL_TRANSPORTS } from './local-spec.js';
 
 /**
  * Opens `oci:DIR[:tag]`, `oci-archive:FILE[:tag]` or `docker-archive:FILE[:ref]` as a `Target`;
