@@ -33,7 +33,8 @@ export async function copyStep(ctx: StepContext, state: StageState, ins: CopyIns
   const workdir = state.config.WorkingDir || '/';
   const checksum = ins.kind === 'ADD' && ins.checksum !== undefined ? x(ins.checksum) : undefined;
 
-  // Heredoc bodies, downloads and unpacked archives live only as long as the step: the layer is written from them.
+  // Heredoc bodies, downloads and unpacked archives live only as long as the step: the layer is written, and the
+  // rootfs updated (in layerStep, before this removal), from them.
   const scratch = await ctx.store.scratch('copy');
   try {
     return await copyWith(ctx, state, ins, { where, patterns, dest, chown, chmod, excludes, inline, tree, workdir, checksum, scratch });

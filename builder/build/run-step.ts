@@ -39,9 +39,13 @@ export async function runStep(ctx: StepContext, state: StageState, ins: RunInstr
   const createdBy = `RUN ${argsUsed.length ? `|${argsUsed.length} ${argsUsed.join(' ')} ` : ''}${argv.join(' ')}`;
   const key = cacheKey(state.fsKey, ['RUN', argv, scripts.map((s) => s.content), keyed, cwd, user, network, resolved.keyParts]);
 
-  const layer = await ctx.layerStep(state, key, `RUN ${ins.original.replace(/^RUN\s+/i, '')}`, async (rootfs, stepId) => {
-    const scratch = await ctx.store.scratch('run');
-    try {
+  // The scratch (upper dir, heredoc scripts) outlives produce: layerStep applies the change by moving files out of
+  // the upper, which must still be there.
+  const scratches: string[] = [];
+  try {
+    const layer = await ctx.layerStep(state, key, `RUN ${ins.original.replace(/^RUN\s+/i, '')}`, async (rootfs, stepId) => {
+      const scratch = await ctx.store.scratch('run');
+      scratches.push(scratch);
       const upper = join(scratch, 'upper');
       await mkdir(upper);
       const mounts = await Promise.all(resolved.mounts.map((m) => (typeof m === 'function' ? m() : m)));
@@ -75,13 +79,13 @@ export async function runStep(ctx: StepContext, state: StageState, ins: RunInstr
       }
       const entries = await diffOverlayUpper({ upper });
       if (entries.length === 0) return undefined;
-      // Awaited here: the layer is read from the upper dir, which the finally below removes.
-      return await storeLayer(ctx.store, entries, ctx.epoch);
-    } finally {
-      await ctx.removeScratch(scratch);
-    }
-  });
-  return { createdBy, emptyLayer: layer === undefined };
+      // Nothing reads the upper after the change is applied: its files may be moved into the rootfs.
+      return await storeLayer(ctx.store, entries, ctx.epoch, { move: true });
+    });
+    return { createdBy, emptyLayer: layer === undefined };
+  } finally {
+    for (const dir of scratches) await ctx.removeScratch(dir);
+  }
 }
 
 /** The argv a RUN executes; a heredoc that is the whole command runs as a script (shebang honoured) as BuildKit does. */

@@ -2,7 +2,7 @@ import { chmod, rm } from 'node:fs/promises';
 import type { ContainerConfig, HistoryEntry, ImageConfig } from '../../oci/config.js';
 import type { Platform } from '../../oci/descriptor.js';
 import type { BaseImage, ImageLayer } from './base-image.js';
-import { applyLayers } from './layer-store.js';
+import { applyLayers, type FreshLayer } from './layer-store.js';
 import { cacheKey, CACHE_VERSION } from './cache-key.js';
 import type { LocalStore } from '../store/local-store.js';
 
@@ -71,9 +71,13 @@ export class StageState {
     return out;
   }
 
-  /** Appends a layer produced by a step; keeps an already materialised rootfs in step with it. */
-  async addLayer(store: LocalStore, layer: ImageLayer): Promise<void> {
-    this.layers.push(layer);
+  /**
+   * Appends a layer produced by a step; keeps an already materialised rootfs in step with it, from the entries of a
+   * fresh layer (which must still exist: call this before the step removes its scratch) rather than its blob.
+   */
+  async addLayer(store: LocalStore, layer: ImageLayer | FreshLayer): Promise<void> {
+    // Only the plain layer is kept: the entries' sources go away with the step.
+    this.layers.push({ descriptor: layer.descriptor, diffId: layer.diffId });
     if (this.rootfsDir !== undefined) await applyLayers(store, [layer], this.rootfsDir, this.name);
   }
 

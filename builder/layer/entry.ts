@@ -3,7 +3,14 @@
  * written as tar. Paths are relative to the root, '/'-separated, without a leading '/' or any '.'/'..' part.
  */
 export type LayerEntry =
-  | (EntryMeta & { type: 'file'; /** Where the content is read from at write time. */ source: string; size: number })
+  | (EntryMeta & {
+      type: 'file';
+      /** Where the content is read from at write time. */
+      source: string;
+      size: number;
+      /** The source carries xattrs the layer leaves out (overlayfs' own, SELinux labels): never move it into a rootfs. */
+      foreignXattrs?: boolean;
+    })
   | (EntryMeta & { type: 'directory' })
   | (EntryMeta & { type: 'symlink'; linkname: string })
   /** A hard link to another entry of the same layer; `linkname` is that entry's path. */

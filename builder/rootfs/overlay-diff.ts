@@ -17,7 +17,8 @@ const UNSUPPORTED_KEYS: Record<string, string> = {
 /**
  * The change an overlayfs upper dir records (after a RUN), as layer entries in layer order: char devices 0/0 are
  * whiteouts, directories marked opaque get an opaque entry, files sharing an inode are hard links to the first of
- * them. security.capability and user.* xattrs are kept. Needs getfattr (package "attr") to read xattrs.
+ * them. security.capability and user.* xattrs are kept; files with others are marked `foreignXattrs`. Needs
+ * getfattr (package "attr") to read xattrs.
  */
 export async function diffOverlayUpper(options: { upper: string }): Promise<LayerEntry[]> {
   const upper = await realpath(options.upper);
@@ -46,7 +47,9 @@ export async function diffOverlayUpper(options: { upper: string }): Promise<Laye
         if (first !== undefined) out.push({ ...meta, type: 'hardlink', linkname: first });
         else {
           if (st.nlink > 1) firstByInode.set(st.ino, path);
-          out.push({ ...meta, type: 'file', source: child, size: st.size });
+          // overlayfs' own marks (e.g. trusted.overlay.origin on a copy-up) must not follow the file into a rootfs.
+          const foreign = Object.keys(attrs).some((k) => !isLayerXattr(k));
+          out.push({ ...meta, type: 'file', source: child, size: st.size, ...(foreign ? { foreignXattrs: true } : {}) });
         }
       } else if (!st.isSocket()) {
         // Sockets are skipped as docker and containerd do; other special files have no LayerEntry form.
