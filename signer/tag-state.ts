@@ -9,13 +9,13 @@ import { applyRotations, KEY_ROTATION_MEDIA_TYPE, predecessors, type StoredRotat
 import { validAt } from './key-validity.js';
 import { signBytes, verifyBytes, type PublicKey, type SigningKey } from './keys.js';
 import type { TrustCache } from './trust-cache.js';
+import { TAG_STATE_TAG } from './tag-state-tag.js';
 
 // Tag binding and freshness (what cosign lacks): per repository, one signed document mapping every signed tag
 // to its digest, with a version that only grows and an expiry, stored as an OCI artifact tagged
 // `kiln-tag-state` in the repository itself. The model follows TUF's snapshot/timestamp roles with one key.
 
-/** The tag the newest tag state is stored under. */
-export const TAG_STATE_TAG = 'kiln-tag-state';
+export { TAG_STATE_TAG } from './tag-state-tag.js';
 /** Media type (and artifactType) of the tag-state document. */
 export const TAG_STATE_MEDIA_TYPE = 'application/vnd.dev.kiln.tag-state.v1+json';
 /** Default lifetime of a tag state: a tag must be re-signed within it or verification fails. */

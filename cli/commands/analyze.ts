@@ -1,11 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
-import { analyze, type AnalysisResult } from '../../analyzer/analyze.js';
-import { diveExport, goJson } from '../../analyzer/export.js';
-import { goParseBool } from '../../analyzer/go-format.js';
-import { formatHtmlReport } from '../../analyzer/html.js';
-import { formatCiReport, formatTextReport } from '../../analyzer/report.js';
-import { ciRuleValues, evaluateCiRules, type CiEvaluation, type GateNumbers, type RuleKey } from '../../analyzer/rules.js';
+// The analyzer is loaded when an analysis runs, not with the CLI: every other command would pay its start-up.
+import type { AnalysisResult } from '../../analyzer/analyze.js';
+import type { CiEvaluation, GateNumbers, RuleKey } from '../../analyzer/rules.js';
 import { KilnError, errorMessage } from '../../oci/errors.js';
 import type { Target } from '../../oci/target.js';
 import { openTarget } from '../../oci/transports.js';
@@ -74,6 +71,14 @@ export const DEFAULT_ANALYZE_FLAGS: AnalyzeFlags = { gate: 'dive', format: 'text
  */
 export async function analyzeTarget(target: Target, image: string, flags: AnalyzeFlags, print: (text: string) => void): Promise<void> {
   const settings = outputSettings({ format: flags.format, quiet: flags.quiet });
+  const [{ analyze }, { diveExport, goJson }, { goParseBool }, { formatHtmlReport }, { formatCiReport, formatTextReport }, { evaluateCiRules }] = await Promise.all([
+    import('../../analyzer/analyze.js'),
+    import('../../analyzer/export.js'),
+    import('../../analyzer/go-format.js'),
+    import('../../analyzer/html.js'),
+    import('../../analyzer/report.js'),
+    import('../../analyzer/rules.js'),
+  ]);
   const ci = Boolean(flags.ci) || goParseBool(process.env.CI) === true;
   let result: AnalysisResult;
   let ruleValues: Record<RuleKey, string> | undefined;
@@ -120,6 +125,7 @@ async function loadRules(flags: AnalyzeFlags): Promise<Record<RuleKey, string>> 
   } catch (err) {
     throw new KilnError('VALIDATION', `CI config ${file} is not valid YAML: ${errorMessage(err).split('\n')[0] ?? ''}`, { cause: err });
   }
+  const { ciRuleValues } = await import('../../analyzer/rules.js');
   return ciRuleValues({
     file: doc,
     fileName: file,

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { copyImage } from '../../oci/copy.js';
 import { openTarget } from '../../oci/transports.js';
-import { TAG_STATE_TAG } from '../../signer/tag-state.js';
+import { TAG_STATE_TAG } from '../../signer/tag-state-tag.js';
 import { addFormatFlag, addRegistryFlags, platformFlag, type RegistryFlags } from '../common.js';
 import { outputSettings, printJson, printResult } from '../output.js';
 import { createProgress } from '../progress.js';
