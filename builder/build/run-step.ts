@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chown, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { KilnError, errorMessage } from '../../oci/errors.js';
 import type { RunInstruction } from '../dockerfile/instructions.js';
@@ -14,6 +14,7 @@ import type { StageState } from './stage-state.js';
 import type { StepContext } from './step-context.js';
 import { cacheKey } from './cache-key.js';
 import { storeLayer } from './layer-store.js';
+import type { CacheMountLease } from './cache-mounts.js';
 
 /** How many of a failing RUN's last output lines its error message quotes (all are in the error's detail). */
 const LAST_LINES = 6;
@@ -24,6 +25,8 @@ interface ResolvedMounts {
   mounts: Array<RunMount | (() => Promise<RunMount>)>;
   keyParts: unknown[];
   secretEnv: string[];
+  /** Cache mounts held by the running RUN: released when it ends. */
+  leases: CacheMountLease[];
 }
 
 /** Runs (or takes from the cache) one RUN; returns the history `created_by`. */
@@ -48,27 +51,33 @@ export async function runStep(ctx: StepContext, state: StageState, ins: RunInstr
       scratches.push(scratch);
       const upper = join(scratch, 'upper');
       await mkdir(upper);
-      const mounts = await Promise.all(resolved.mounts.map((m) => (typeof m === 'function' ? m() : m)));
-      for (const s of scripts) {
-        const file = join(scratch, `heredoc-${s.name}`);
-        await writeFile(file, s.content, { mode: 0o755 });
-        mounts.push({ type: 'bind', source: file, target: `/dev/pipes/${s.name}`, readonly: true });
+      // Cache mounts are leased while the RUN runs (sharing=locked waits here), released whatever happens.
+      let result: Awaited<ReturnType<typeof runInNamespaces>>;
+      try {
+        const mounts = await Promise.all(resolved.mounts.map((m) => (typeof m === 'function' ? m() : m)));
+        for (const s of scripts) {
+          const file = join(scratch, `heredoc-${s.name}`);
+          await writeFile(file, s.content, { mode: 0o755 });
+          mounts.push({ type: 'bind', source: file, target: `/dev/pipes/${s.name}`, readonly: true });
+        }
+        const who = await resolveUser(rootfs, user).catch((err: unknown) => {
+          throw new KilnError('BUILD_FAILED', `${where}: USER ${user}: ${errorMessage(err)}`, { cause: err });
+        });
+        result = await runInNamespaces({
+          rootfs,
+          upper,
+          argv,
+          env: [...env, ...resolved.secretEnv],
+          cwd,
+          user: who,
+          network,
+          mounts,
+          onOutput: (chunk) => ctx.emit({ type: 'output', id: stepId, chunk }),
+          signal: ctx.signal,
+        });
+      } finally {
+        for (const lease of resolved.leases.splice(0)) lease.release();
       }
-      const who = await resolveUser(rootfs, user).catch((err: unknown) => {
-        throw new KilnError('BUILD_FAILED', `${where}: USER ${user}: ${errorMessage(err)}`, { cause: err });
-      });
-      const result = await runInNamespaces({
-        rootfs,
-        upper,
-        argv,
-        env: [...env, ...resolved.secretEnv],
-        cwd,
-        user: who,
-        network,
-        mounts,
-        onOutput: (chunk) => ctx.emit({ type: 'output', id: stepId, chunk }),
-        signal: ctx.signal,
-      });
       if (result.exitCode !== 0) {
         const how = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.exitCode}`;
         // One line (the CLI prints only the first): the last few output lines, JSON-quoted so newlines stay visible.
@@ -121,7 +130,7 @@ function runEnv(ctx: StepContext, state: StageState): { env: string[]; keyed: st
 }
 
 async function resolveMounts(ctx: StepContext, state: StageState, ins: RunInstruction, where: string): Promise<ResolvedMounts> {
-  const out: ResolvedMounts = { mounts: [], keyParts: [], secretEnv: [] };
+  const out: ResolvedMounts = { mounts: [], keyParts: [], secretEnv: [], leases: [] };
   for (const raw of ins.mounts) {
     let m: DockerfileMount = raw;
     if (raw.hasVariables) {
@@ -136,10 +145,15 @@ async function resolveMounts(ctx: StepContext, state: StageState, ins: RunInstru
       case 'cache': {
         if (!target) throw new KilnError('DOCKERFILE_INVALID', `${where}: --mount=type=cache needs target=`);
         const id = m.id ?? target;
-        const dir = ctx.store.cacheMountDir(createHash('sha256').update(id).digest('hex'));
-        await mkdir(dir, { recursive: true, mode: m.mode ?? 0o755 });
-        if (process.getuid?.() === 0) await chown(dir, m.uid ?? 0, m.gid ?? 0);
-        out.mounts.push({ type: 'cache', source: dir, target, readonly: m.readonly });
+        const base = ctx.store.cacheMountDir(createHash('sha256').update(id).digest('hex'));
+        const sharing = m.sharing ?? 'shared';
+        const readonly = m.readonly;
+        // Acquired when the RUN runs (a locked cache waits for the RUN holding it), released when it ends.
+        out.mounts.push(async () => {
+          const lease = await ctx.cacheMounts.acquire(base, sharing, { mode: m.mode ?? 0o755, uid: m.uid ?? 0, gid: m.gid ?? 0 });
+          out.leases.push(lease);
+          return { type: 'cache', source: lease.dir, target, readonly };
+        });
         // Cache contents are deliberately not part of the key: they are a cache, not an input.
         out.keyParts.push(['cache', id, target, m.readonly]);
         break;

@@ -11,6 +11,7 @@ import type { RemoteCache } from '../store/cache-transfer.js';
 import type { Dockerfile } from '../dockerfile/parser.js';
 import { resolveBaseImage, type ImageLayer, type ImageSources } from './base-image.js';
 import type { BuildEvent, BuildOptions } from './options.js';
+import { CacheMountLeases } from './cache-mounts.js';
 import { stageRef } from './stage-graph.js';
 import { StageState } from './stage-state.js';
 import type { SourceTree, StepContext } from './step-context.js';
@@ -19,6 +20,7 @@ import type { SourceTree, StepContext } from './step-context.js';
 export class BuildSession implements StepContext {
   readonly store: BuildOptions['store'];
   readonly signal: AbortSignal | undefined;
+  readonly cacheMounts = new CacheMountLeases();
   private stepIds = 0;
   private cached = 0;
   private readonly states: StageState[] = [];

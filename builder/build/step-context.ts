@@ -3,6 +3,7 @@ import type { BuildEvent } from './options.js';
 import type { StageState } from './stage-state.js';
 import type { LocalStore } from '../store/local-store.js';
 import type { CopySource } from '../context/copy-plan.js';
+import type { CacheMountLeases } from './cache-mounts.js';
 
 /**
  * A filesystem a step reads from (a stage, an image, a named context or the build context). Its identity is known
@@ -23,6 +24,8 @@ export interface StepContext {
   epoch: number;
   proxyArgs: ReadonlySet<string>;
   proxyEnv: ReadonlyMap<string, string>;
+  /** RUN cache mounts in use by this build's RUNs (sharing modes). */
+  cacheMounts: CacheMountLeases;
   signal?: AbortSignal | undefined;
   emit(event: BuildEvent): void;
   /**
