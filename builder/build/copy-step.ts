@@ -71,7 +71,7 @@ async function copyWith(ctx: StepContext, state: StageState, ins: CopyInstructio
     excludes,
     link: ins.link,
     tmpDir: a.scratch,
-    ...(ins.kind === 'ADD' ? { add: { tmpDir: a.scratch, ...(checksum !== undefined ? { checksum } : {}), epoch: ctx.epoch } } : {}),
+    ...(ins.kind === 'ADD' ? { add: { tmpDir: a.scratch, ...(checksum !== undefined ? { checksum } : {}), epoch: ctx.epoch, unpack: ins.unpack } } : {}),
   };
   let inputs: string;
   try {
@@ -79,7 +79,7 @@ async function copyWith(ctx: StepContext, state: StageState, ins: CopyInstructio
   } catch (err) {
     throw located(err, where, ins.original);
   }
-  const flags = { chown: chown ?? null, chmod: chmod ?? null, parents: base.parents, excludes, link: ins.link, checksum: checksum ?? null };
+  const flags = { chown: chown ?? null, chmod: chmod ?? null, parents: base.parents, excludes, link: ins.link, checksum: checksum ?? null, unpack: ins.kind === 'ADD' ? (ins.unpack ?? null) : null };
   const key = cacheKey(state.fsKey, [ins.kind, patterns, inline.map((i) => [i.name, i.content.toString('base64')]), dest, workdir, flags, inputs]);
   const layer = await ctx.layerStep(state, key, ins.original, async (rootfs) => {
     try {

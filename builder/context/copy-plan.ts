@@ -35,7 +35,8 @@ export interface PlanCopyOptions {
   /** --link: the copy is planned onto an empty tree, ignoring the rootfs. */
   link: boolean;
   /** ADD semantics: local tar archives extracted, http(s) URLs downloaded. */
-  add?: { tmpDir: string; checksum?: string; epoch: number };
+  /** `unpack: false` (ADD --unpack=false) copies local archives as files instead of extracting them. */
+  add?: { tmpDir: string; checksum?: string; epoch: number; unpack?: boolean | undefined };
   /** Where heredoc contents are written for the layer writer (default: `add.tmpDir`). */
   tmpDir?: string;
 }
@@ -99,7 +100,7 @@ export async function planCopy(options: PlanCopyOptions): Promise<CopyPlan> {
 
   for (const unit of units) {
     if (unit.type === 'file') {
-      if (options.add && (await isTarFile(unit.file.abs))) {
+      if (options.add && options.add.unpack !== false && (await isTarFile(unit.file.abs))) {
         const dir = await tree.ensureDir(destRel, 0o755);
         const entries = await archiveEntries({
           file: unit.file.abs,

@@ -162,9 +162,9 @@ describe('ADD', () => {
   });
   afterAll(async () => new Promise<void>((resolve) => server.close(() => resolve())));
 
-  it('a local tar.gz is extracted; COPY of the same file is not', async () => {
+  it('a local tar.gz is extracted; COPY of the same file and ADD --unpack=false are not', async () => {
     const tar = requirePeer('tar', 'tar');
-    const ctx = await ws.context({ Dockerfile: 'FROM busybox\nADD payload.tar.gz /unpacked/\nCOPY payload.tar.gz /packed/\n' });
+    const ctx = await ws.context({ Dockerfile: 'FROM busybox\nADD payload.tar.gz /unpacked/\nCOPY payload.tar.gz /packed/\nADD --unpack=false payload.tar.gz /kept/\n' });
     const payload = join(ws.dir, 'payload');
     await mkdir(join(payload, 'inner'), { recursive: true });
     await writeFile(join(payload, 'inner/file.txt'), 'from the archive\n');
@@ -174,6 +174,9 @@ describe('ADD', () => {
     expect(img.text('unpacked/inner/file.txt')).toBe('from the archive\n');
     expect(img.file('packed/payload.tar.gz')?.type).toBe('0');
     expect(img.file('packed/inner/file.txt')).toBeUndefined();
+    // ADD --unpack=false copies the archive as a file.
+    expect(img.file('kept/payload.tar.gz')?.type).toBe('0');
+    expect(img.file('kept/inner/file.txt')).toBeUndefined();
   });
 
   it('a URL with the right --checksum is downloaded (mode 0600, named after the URL)', async () => {
