@@ -1,4 +1,4 @@
-import { parseImageConfig, type HistoryEntry, type ImageConfig } from '../oci/config.js';
+import { MAX_CONFIG_BYTES, parseImageConfig, type HistoryEntry, type ImageConfig } from '../oci/config.js';
 import { createLimiter } from '../oci/concurrency.js';
 import type { Descriptor, Platform } from '../oci/descriptor.js';
 import type { Digest } from '../oci/digest.js';
@@ -10,7 +10,6 @@ import type { Target } from '../oci/target.js';
 import { readLayer, type LayerContents } from './layer-reader.js';
 
 /** Largest config blob read into memory. */
-const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 /** The history entry dive pairs with a layer: the k-th entry without `empty_layer`, else `(missing)`. */
 export interface LayerHistory {

@@ -1,19 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Digest } from '../oci/digest.js';
 import { entriesFromDirectory } from './layer/from-directory.js';
-import { writeLayer } from './layer/writer.js';
+import { writeLayer, type LayerFile as WrittenLayer } from './layer/writer.js';
 
-/** A layer written to a temp directory of its own. */
-export interface LayerFile {
-  /** Path of the compressed layer on disk; the caller moves or deletes it. */
-  path: string;
-  digest: Digest;
-  size: number;
-  /** Digest of the uncompressed tar (the config's rootfs.diff_ids entry). */
-  diffId: Digest;
-  mediaType: string;
+/** A layer written to a temp directory of its own; the caller moves or deletes `path`. */
+export interface LayerFile extends WrittenLayer {
   /** Removes the temp directory holding the layer. */
   cleanup(): Promise<void>;
 }

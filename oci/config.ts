@@ -2,6 +2,9 @@ import { digestOf, parseDigest, type Digest } from './digest.js';
 import { isJsonObject, showValue, validateAnnotations, validateStringArray } from './descriptor.js';
 import { KilnError } from './errors.js';
 
+/** Largest image config Kiln reads into memory (real ones are a few KiB). */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
 /** Healthcheck of a container config (Docker's HealthConfig; durations in nanoseconds). */
 export interface HealthConfig {
   Test?: string[];

@@ -1,14 +1,13 @@
 import type { Platform } from './descriptor.js';
 import type { Digest } from './digest.js';
 import { KilnError } from './errors.js';
-import { parseImageConfig, type ImageConfig } from './config.js';
+import { MAX_CONFIG_BYTES, parseImageConfig, type ImageConfig } from './config.js';
 import { type RawManifest } from './manifest.js';
 import { formatPlatform, selectManifestForPlatform } from './platform.js';
 import { readStreamLimited } from './stream-util.js';
 import type { Target } from './target.js';
 
 /** Largest config blob read into memory; configs are small JSON documents. */
-const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 export interface LayerSummary {
   digest: Digest;

@@ -1,4 +1,4 @@
-import { parseImageConfig, type ImageConfig } from '../../oci/config.js';
+import { MAX_CONFIG_BYTES, parseImageConfig, type ImageConfig } from '../../oci/config.js';
 import { copyImage, type CopyEvent } from '../../oci/copy.js';
 import type { Descriptor, Platform } from '../../oci/descriptor.js';
 import type { Digest } from '../../oci/digest.js';
@@ -7,6 +7,7 @@ import { openOciLayout } from '../../oci/layout/layout-target.js';
 import type { RawManifest } from '../../oci/manifest.js';
 import { formatPlatform, platformMatches } from '../../oci/platform.js';
 import { formatReference, parseReference } from '../../oci/reference.js';
+import { readStreamLimited } from '../../oci/stream-util.js';
 import type { Target } from '../../oci/target.js';
 import { openTarget } from '../../oci/transports.js';
 import type { LocalStore } from '../store/local-store.js';
@@ -160,9 +161,8 @@ async function fromNamedContext(name: string, spec: string, platform: Platform, 
 export async function imageFromManifest(name: string, raw: RawManifest, store: LocalStore, platform: Platform): Promise<BaseImage> {
   if (raw.kind !== 'manifest') throw new KilnError('BUILD_FAILED', `FROM ${name}: expected an image manifest, got an index`);
   const configDesc = raw.parsed.config;
-  const chunks: Buffer[] = [];
-  for await (const c of await store.layout.blobs.get(configDesc.digest)) chunks.push(c as Buffer);
-  const config = parseImageConfig(Buffer.concat(chunks), `config of ${name}`);
+  const bytes = await readStreamLimited(await store.layout.blobs.get(configDesc.digest), MAX_CONFIG_BYTES, `config of ${name}`);
+  const config = parseImageConfig(bytes, `config of ${name}`);
   const have: Platform = { os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) };
   if (!platformMatches(platform, have)) {
     throw new KilnError('PLATFORM_UNKNOWN', `FROM ${name}: the image is ${formatPlatform(have)}, not the requested ${formatPlatform(platform)}`, {

@@ -93,9 +93,11 @@ export function padding(size: number): number {
   return rest === 0 ? 0 : BLOCK - rest;
 }
 
-interface UstarFields {
+/** The fields of a ustar header (what the reader also hands out, with xattrs). */
+export interface UstarFields {
   name: string;
   prefix: string;
+  /** The raw type flag: '0' file, '1' hard link, '2' symlink, '3' char device, '4' block device, '5' dir, '6' FIFO… */
   typeflag: string;
   mode: number;
   uid: number;

@@ -1,17 +1,8 @@
 import { KilnError } from '../../oci/errors.js';
-import { BLOCK, padding } from './tar-header.js';
+import { BLOCK, padding, type UstarFields } from './tar-header.js';
 
 /** One member of a layer tar, with PAX and GNU long-name extensions already folded in. */
-export interface LayerTarEntry {
-  name: string;
-  /** The raw type flag: '0' file, '1' hard link, '2' symlink, '3' char device, '4' block device, '5' dir, '6' FIFO… */
-  typeflag: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkname: string;
+export interface LayerTarEntry extends Omit<UstarFields, 'prefix'> {
   /** SCHILY.xattr.* records, values as raw bytes. */
   xattrs: Record<string, Buffer>;
 }

@@ -4,6 +4,7 @@ import { digestOf, isDigest } from '../../oci/digest.js';
 import { KilnError, errorMessage, isKilnError } from '../../oci/errors.js';
 import { parseManifest } from '../../oci/manifest.js';
 import { MediaType } from '../../oci/media-types.js';
+import { readStreamLimited } from '../../oci/stream-util.js';
 import type { Target } from '../../oci/target.js';
 import type { CachedStep } from './build-cache.js';
 import type { LocalStore } from './local-store.js';
@@ -71,9 +72,8 @@ export class RemoteCache {
     }
     const desc = raw.parsed.config;
     if (desc.size > MAX_INDEX_BYTES) throw new KilnError('TOO_LARGE', `build cache index in ${target.description} is ${desc.size} bytes, over 16 MiB`);
-    const chunks: Buffer[] = [];
-    for await (const c of await target.getBlob(desc)) chunks.push(c as Buffer);
-    return new RemoteCache(target, parseIndex(Buffer.concat(chunks), target.description));
+    const bytes = await readStreamLimited(await target.getBlob(desc), MAX_INDEX_BYTES, `build cache index in ${target.description}`);
+    return new RemoteCache(target, parseIndex(bytes, target.description));
   }
 
   get size(): number {

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { parseImageConfig } from '../../oci/config.js';
+import { MAX_CONFIG_BYTES, parseImageConfig } from '../../oci/config.js';
 import { copyImage } from '../../oci/copy.js';
-import { KilnError } from '../../oci/errors.js';
 import { familiarString, parseReference } from '../../oci/reference.js';
+import { readStreamLimited } from '../../oci/stream-util.js';
 import { openTarget } from '../../oci/transports.js';
 import { LocalStore } from '../../builder/store/local-store.js';
 import { prune } from '../../builder/store/prune.js';
@@ -170,7 +170,7 @@ async function listImages(store: LocalStore): Promise<ListedImage[]> {
       const config = raw.parsed.config;
       id = config.digest;
       size += config.size + raw.parsed.layers.reduce((n, l) => n + l.size, 0);
-      const bytes = await readAll(await store.layout.blobs.get(config.digest));
+      const bytes = await readStreamLimited(await store.layout.blobs.get(config.digest), MAX_CONFIG_BYTES, `config ${config.digest}`);
       created = parseImageConfig(bytes, `config ${config.digest}`).created;
     }
     const ref = parseReference(name);
@@ -191,12 +191,4 @@ function formatTable(rows: ListedImage[]): string {
   const table = [['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], ...rows.map((r) => [r.repository, r.tag, r.id, r.created ?? '', formatBytes(r.size)])];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => (row[i] ?? '').length)));
   return table.map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('   ').trimEnd()).join('\n');
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
-  const bytes = Buffer.concat(chunks);
-  if (bytes.length > 4 << 20) throw new KilnError('VALIDATION', 'image config over 4 MiB');
-  return bytes;
 }
