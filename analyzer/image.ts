@@ -78,17 +78,27 @@ export async function loadImage(options: LoadImageOptions): Promise<LoadedImage>
   }
   const histories = layerHistories(config.history ?? [], layers.length);
   const limit = createLimiter(Math.max(1, options.concurrency ?? 4));
-  const loaded = await Promise.all(
+  // After a failure no further layer starts; those under way finish, and the first failing layer in image
+  // order is reported, so the same bad image always gives the same error whatever finished first.
+  let failed = false;
+  const settled = await Promise.allSettled(
     layers.map((descriptor, index) =>
-      limit(async (): Promise<LoadedLayer> => {
+      limit(async (): Promise<LoadedLayer | undefined> => {
+        if (failed) return undefined;
         const diffId = diffIds[index] as Digest;
         const subject = `layer ${index + 1}/${layers.length} ${descriptor.digest}`;
         const contents = await readLayer({ blob: await target.getBlob(descriptor), compression: descriptor.mediaType, diffId, subject });
         options.onProgress?.({ index, total: layers.length, digest: descriptor.digest, compressedSize: descriptor.size });
         return { index, descriptor, diffId, history: histories[index] as LayerHistory, contents };
+      }).catch((err: unknown) => {
+        failed = true;
+        throw err;
       }),
     ),
   );
+  const firstFailure = settled.find((r) => r.status === 'rejected');
+  if (firstFailure) throw firstFailure.reason;
+  const loaded = settled.map((r) => (r as PromiseFulfilledResult<LoadedLayer | undefined>).value as LoadedLayer);
   const platform = formatPlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
   return { name: target.description, digest: manifest.digest, platform, config, layers: loaded };
 }

@@ -1,3 +1,4 @@
+import { holdErrors } from './stream-util.js';
 import { Transform } from 'node:stream';
 import { createLimiter } from './concurrency.js';
 import type { Descriptor, Platform } from './descriptor.js';
@@ -97,7 +98,7 @@ export async function copyImage(options: CopyOptions): Promise<CopyResult> {
           const data = await source.getBlob(desc, { verify: false });
           // Without a progress listener, no counting stage: every stage costs a hop per chunk.
           if (!options.onProgress) return data;
-          const counted = data.pipe(progressCounter(desc, emit));
+          const counted = holdErrors(data.pipe(progressCounter(desc, emit)));
           // pipe() does not forward errors: a failed source verification must fail the upload.
           data.once('error', (err) => counted.destroy(err));
           return counted;

@@ -17,6 +17,17 @@ export async function readStreamLimited(stream: Readable, limit: number, subject
   return Buffer.concat(chunks);
 }
 
+/**
+ * Marks `stream`'s errors as handled by whoever consumes it later: a stream handed to a consumer that is
+ * still awaiting something (a temp dir, a lock) may fail first (a size or digest mismatch), and an 'error'
+ * without a listener would crash the process. The stream keeps the error (`errored`); pipeline(), finished()
+ * and async iteration report it when they attach. Returns the stream.
+ */
+export function holdErrors<T extends Readable>(stream: T): T {
+  stream.on('error', () => undefined);
+  return stream;
+}
+
 /** Gathers small chunks into pieces of at least `size` bytes. */
 export function coalesceChunks(size: number): Transform {
   let parts: Buffer[] = [];

@@ -9,15 +9,37 @@ import { publicKeyToPem, signBytes, type PublicKey, type SigningKey } from './ke
 export const BUNDLE_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
 
 /**
- * The sigstore libraries, loaded on first use: they cost ~0.3 s of start-up that every other command would
- * pay. Signing loads @sigstore/bundle and @sigstore/sign, verifying @sigstore/bundle and @sigstore/verify
- * (@sigstore/sign alone costs a verify ~0.1 s).
+ * The sigstore libraries, loaded on first use: they cost start-up time that every other command would
+ * pay. Signing loads @sigstore/bundle and @sigstore/sign's bundle builders, verifying @sigstore/bundle and
+ * @sigstore/verify.
  */
-let signLibraries: Promise<[typeof import('@sigstore/bundle'), typeof import('@sigstore/sign')]> | undefined;
+type BundleBuilders = Pick<typeof import('@sigstore/sign'), 'MessageSignatureBundleBuilder'>;
+let signLibraries: Promise<[typeof import('@sigstore/bundle'), BundleBuilders]> | undefined;
 let verifyLibraries: Promise<[typeof import('@sigstore/bundle'), typeof import('@sigstore/verify')]> | undefined;
 function sigstoreSign(): NonNullable<typeof signLibraries> {
-  signLibraries ??= Promise.all([import('@sigstore/bundle'), import('@sigstore/sign')]);
+  signLibraries ??= Promise.all([import('@sigstore/bundle').then(commonJs), bundleBuilders()]);
   return signLibraries;
+}
+/**
+ * The exports of a CommonJS package: Node's import() names them and also gives module.exports as `default`;
+ * a bundler may give only `default`. `default` is right in both.
+ */
+function commonJs<T extends object>(namespace: T): T {
+  return (namespace as { default?: T }).default ?? namespace;
+}
+/**
+ * @sigstore/sign's bundle builders without the rest of the package: its index also loads the Fulcio, Rekor
+ * and TSA clients (make-fetch-happen, cacache: ~0.1 s) that offline signing with a local key never uses.
+ * The package has no `exports` map, so the module is reachable; if a release moves it, the index still works.
+ */
+async function bundleBuilders(): Promise<BundleBuilders> {
+  try {
+    const mod = commonJs((await import('@sigstore/sign/dist/bundler/message.js')) as Partial<BundleBuilders>);
+    if (typeof mod.MessageSignatureBundleBuilder === 'function') return { MessageSignatureBundleBuilder: mod.MessageSignatureBundleBuilder };
+  } catch {
+    // Moved in this release: the package index below has it.
+  }
+  return commonJs(await import('@sigstore/sign'));
 }
 /** Starts loading the signing libraries now (e.g. while scrypt decrypts the key on the thread pool). */
 export function preloadSigning(): void {
@@ -28,7 +50,7 @@ export function preloadVerifying(): void {
   sigstoreVerify().catch(() => undefined);
 }
 function sigstoreVerify(): NonNullable<typeof verifyLibraries> {
-  verifyLibraries ??= Promise.all([import('@sigstore/bundle'), import('@sigstore/verify')]);
+  verifyLibraries ??= Promise.all([import('@sigstore/bundle').then(commonJs), import('@sigstore/verify').then(commonJs)]);
   return verifyLibraries;
 }
 

@@ -8,7 +8,7 @@ import { appendCosignSignature, attachBundle } from './attach.js';
 import { buildBundle } from './bundle.js';
 import { signBytes, type SigningKey } from './keys.js';
 import { buildPayload, RESERVED_OPTIONAL_KEYS } from './payload.js';
-import { currentTagState, updateTagState } from './tag-state.js';
+import { currentTagState, readTagStateArtifact, updateTagState, type TagStateArtifact } from './tag-state.js';
 
 /** Options of `signImage`. */
 export interface SignOptions {
@@ -27,6 +27,27 @@ export interface SignOptions {
   /** Lifetime of the new tag state (default 30 days). */
   tagStateTtlSeconds?: number;
   now?: Date;
+  /** Reads already under way (`prefetchSigning`), started before the key was decrypted. */
+  prefetched?: SigningPrefetch;
+}
+
+/** The reads a signing needs before it needs the key. */
+export interface SigningPrefetch {
+  root: Promise<RawManifest>;
+  tagState: Promise<TagStateArtifact | undefined>;
+}
+
+/**
+ * Starts the reads of signing `target` that do not need the key (the image, the tag state), so they overlap
+ * the key's decryption (scrypt runs on the thread pool). Failures surface when signImage awaits them.
+ */
+export function prefetchSigning(target: Target, options: { tagState?: boolean } = {}): SigningPrefetch {
+  const signsTag = target.ref.digest === undefined && target.ref.tag !== undefined && options.tagState !== false;
+  const prefetch: SigningPrefetch = { root: target.resolve(), tagState: signsTag ? readTagStateArtifact(target) : Promise.resolve(undefined) };
+  // Handled here so a read that fails while the key is still decrypting is not an unhandled rejection.
+  prefetch.root.catch(() => undefined);
+  prefetch.tagState.catch(() => undefined);
+  return prefetch;
 }
 
 /** What was signed and where the signatures went. */
@@ -54,12 +75,14 @@ export async function signImage(options: SignOptions): Promise<SignResult> {
       throw new KilnError('USAGE', `annotation "${key}" is reserved: Kiln writes optional.${key} itself`);
     }
   }
-  const root = await target.resolve();
+  const root = await (options.prefetched?.root ?? target.resolve());
   const tag = target.ref.digest === undefined ? target.ref.tag : undefined;
   const recordTag = tag !== undefined && options.tagState !== false;
   // Checked before anything is written: a state this key cannot extend must not leave half a signing behind.
   const now = options.now ?? new Date();
-  const current = recordTag ? await currentTagState({ target, key: options.key, repository: identity, now }) : undefined;
+  const current = recordTag
+    ? await currentTagState({ target, key: options.key, repository: identity, now, artifact: options.prefetched?.tagState })
+    : undefined;
   const images: RawManifest[] = [root];
   if (options.recursive && root.kind === 'index') {
     for (const child of root.parsed.manifests) {

@@ -106,11 +106,11 @@ export interface CurrentTagState {
  * by `key` or a key `key` was rotated from (one key role: a signer only extends its own line of states), or when
  * `key` is outside its window now (rotated away, or not yet taken over).
  */
-export async function currentTagState(options: { target: Target; key: SigningKey; repository: string; now: Date }): Promise<CurrentTagState> {
+export async function currentTagState(options: { target: Target; key: SigningKey; repository: string; now: Date; artifact?: Promise<TagStateArtifact | undefined> }): Promise<CurrentTagState> {
   const { target, repository } = options;
   let artifact: TagStateArtifact | undefined;
   try {
-    artifact = await readTagStateArtifact(target);
+    artifact = await (options.artifact ?? readTagStateArtifact(target));
   } catch (err) {
     if (!isStoredDataProblem(err)) throw err;
     throw new KilnError('MANIFEST_INVALID', `the tag state of ${repository} is unreadable; not building on it`, { cause: err });

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { KilnError } from '../../oci/errors.js';
+import type { Target } from '../../oci/target.js';
 import { openTarget } from '../../oci/transports.js';
 import { readKeyFile } from '../../signer/key-files.js';
-import { loadSigningKey } from '../../signer/keys.js';
+import { loadSigningKey, type SigningKey } from '../../signer/keys.js';
 import { preloadSigning } from '../../signer/bundle.js';
-import { signImage, type SignResult } from '../../signer/sign.js';
+import { prefetchSigning, signImage, type SignResult } from '../../signer/sign.js';
 import { addFormatFlag, addRegistryFlags, type RegistryFlags } from '../common.js';
 import { outputSettings, printJson, printMessage, printResult, printWarning } from '../output.js';
 import { readPassphrase } from './keygen.js';
@@ -76,16 +77,29 @@ Examples:
     const settings = outputSettings({ format: flags.format });
     const annotations = parseAnnotations(flags.annotations);
     const tagStateTtlSeconds = parseDuration(flags.tagStateExpiry);
-    // Module loading (main thread) overlaps the key's scrypt (thread pool): ~0.1 s off every signing.
-    if (flags.bundle) preloadSigning();
     const pem = await readKeyFile(flags.key);
-    const key = await loadSigningKey({ pem, passphrase: await readPassphrase({ confirm: false, what: flags.key }), name: flags.key });
+    const passphrase = await readPassphrase({ confirm: false, what: flags.key });
+    // The key's scrypt runs on the thread pool; meanwhile the main thread loads the bundle libraries and the
+    // first image's reads (manifest, tag state) go out. A key error still comes first.
+    const keyTask = loadSigningKey({ pem, passphrase, name: flags.key });
+    keyTask.catch(() => undefined);
+    if (flags.bundle) preloadSigning();
+    const open = (spec: string): Promise<Target> => openTarget(spec, { mode: 'write', registry: { authfile: flags.authfile, insecure: flags.insecure } });
+    const first = open(specs[0] ?? '').then((target) => ({ target, prefetched: prefetchSigning(target, { tagState: flags.tagState }) }));
+    first.catch(() => undefined);
+    let key: SigningKey;
+    try {
+      key = await keyTask;
+    } catch (err) {
+      await first.then(({ target }) => target.close({ discard: true })).catch(() => undefined);
+      throw err;
+    }
     const results: SignResult[] = [];
-    for (const spec of specs) {
-      const target = await openTarget(spec, { mode: 'write', registry: { authfile: flags.authfile, insecure: flags.insecure } });
+    for (const [index, spec] of specs.entries()) {
+      const { target, prefetched } = index === 0 ? await first : { target: await open(spec), prefetched: undefined };
       let result: SignResult;
       try {
-        result = await signImage({ target, key, annotations, recursive: flags.recursive, identity: flags.identity, bundle: flags.bundle, tagState: flags.tagState, tagStateTtlSeconds });
+        result = await signImage({ target, key, annotations, recursive: flags.recursive, identity: flags.identity, bundle: flags.bundle, tagState: flags.tagState, tagStateTtlSeconds, prefetched });
         await target.close();
       } catch (err) {
         await target.close({ discard: true }).catch(() => undefined);

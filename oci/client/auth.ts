@@ -4,6 +4,7 @@ import { parseWwwAuthenticate, type AuthChallenge } from './challenge.js';
 import type { RegistryCredential } from './credentials.js';
 import { scopeKey, scopesCover } from './scope.js';
 import type { Transport } from './transport.js';
+import type { HttpResponse } from './http.js';
 
 interface CachedToken {
   token: string;
@@ -132,7 +133,7 @@ export class Authenticator {
     const cred = await this.credentials();
     const unique = [...new Set(scopes)];
     const url = new URL(realm);
-    let res: Response;
+    let res: HttpResponse;
     if (cred?.identityToken) {
       // An identity token is an OAuth2 refresh token (distribution token-auth § oauth).
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.identityToken, client_id: 'kiln' });

@@ -1,3 +1,4 @@
+import { holdErrors } from '../stream-util.js';
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../descriptor.js';
 import { VerifyingStream, type Digest } from '../digest.js';
@@ -75,6 +76,7 @@ export async function getBlob(t: Transport, repository: string, desc: Descriptor
   // The consumer reads only the verifier, so a connection lost mid-download must fail that stream, as a
   // KilnError a retrying uploader recognises; a consumer that gives up (or a mismatch) releases the socket.
   body.on('error', (err: unknown) => verifier.destroy(downloadError(err, subject)));
+  holdErrors(verifier);
   verifier.on('close', () => body.destroy());
   body.pipe(verifier);
   return verifier;

@@ -1,47 +1,17 @@
 import { Readable } from 'node:stream';
-import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { KilnError } from '../errors.js';
+import type { HttpResponse } from './http.js';
 
 /** Bytes of an error body worth reading: enough for any `{"errors":…}` document, bounded against junk. */
 const ERROR_TEXT_LIMIT = 64 * 1024;
 
-/** The response body as a Node stream (an empty one for bodiless responses). */
-export function responseStream(res: Response): Readable {
-  if (!res.body) return Readable.from([]);
-  return Readable.fromWeb(res.body as NodeReadableStream<Uint8Array>);
-}
-
-/**
- * A web stream over a Node stream for a fetch request body, pulled one chunk at a time (backpressure).
- * Unlike Readable.toWeb it tells a failure of the source (`onSourceError`) apart from a cancellation by
- * the HTTP client, which only ends the source.
- */
-export function toWebStream(source: Readable, onSourceError: (err: unknown) => void): ReadableStream<Uint8Array> {
-  const iterator = source[Symbol.asyncIterator]();
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        let next: IteratorResult<unknown>;
-        try {
-          next = await iterator.next();
-        } catch (err) {
-          onSourceError(err);
-          controller.error(err);
-          return;
-        }
-        if (next.done) controller.close();
-        else controller.enqueue(typeof next.value === 'string' ? Buffer.from(next.value) : (next.value as Uint8Array));
-      },
-      async cancel() {
-        await iterator.return?.();
-      },
-    },
-    { highWaterMark: 0 },
-  );
+/** The response body as a Node stream (empty for bodiless responses). */
+export function responseStream(res: HttpResponse): Readable {
+  return res.body;
 }
 
 /** Reads a whole body that must stay under `limit` bytes (manifests, token and JSON answers). */
-export async function readLimited(res: Response, limit: number, what: string): Promise<Buffer> {
+export async function readLimited(res: HttpResponse, limit: number, what: string): Promise<Buffer> {
   const declared = Number(res.headers.get('content-length') ?? NaN);
   if (declared > limit) {
     await discard(res);
@@ -59,28 +29,42 @@ export async function readLimited(res: Response, limit: number, what: string): P
 }
 
 /** The first 64 KiB of an error body as text; the rest is dropped. */
-export async function readErrorText(res: Response): Promise<string> {
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
+export async function readErrorText(res: HttpResponse): Promise<string> {
+  const parts: Buffer[] = [];
   let total = 0;
-  while (total < ERROR_TEXT_LIMIT) {
-    const { done, value } = await reader.read();
-    if (done) return Buffer.concat(parts).toString('utf8');
-    parts.push(value);
-    total += value.length;
+  for await (const chunk of res.body) {
+    parts.push(chunk as Buffer);
+    total += (chunk as Buffer).length;
+    if (total >= ERROR_TEXT_LIMIT) {
+      res.body.destroy();
+      break;
+    }
   }
-  await reader.cancel();
   return Buffer.concat(parts).toString('utf8').slice(0, ERROR_TEXT_LIMIT);
 }
 
-/** Releases a body we do not need, so the connection goes back to the pool. */
-export async function discard(res: Response): Promise<void> {
-  if (res.body && !res.bodyUsed) await res.body.cancel();
+/** Bodies up to this size are read to their end so the connection is reused; larger ones close it. */
+const DRAIN_LIMIT = 256 * 1024;
+
+/** Releases a body we do not need, so the connection goes back to the pool (or closes, for a large body). */
+export async function discard(res: HttpResponse): Promise<void> {
+  const body = res.body;
+  if (body.readableEnded || body.destroyed) return;
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (!(declared <= DRAIN_LIMIT)) {
+    body.destroy();
+    return;
+  }
+  await new Promise<void>((resolve) => {
+    body.once('end', resolve);
+    body.once('close', resolve);
+    body.once('error', () => resolve());
+    body.resume();
+  });
 }
 
 /** Parses a JSON body of at most `limit` bytes. */
-export async function readJson(res: Response, limit: number, what: string): Promise<unknown> {
+export async function readJson(res: HttpResponse, limit: number, what: string): Promise<unknown> {
   const bytes = await readLimited(res, limit, what);
   try {
     return JSON.parse(bytes.toString('utf8'));

@@ -1,5 +1,6 @@
 import { KilnError, type DistributionErrorCode, type KilnErrorCode } from '../errors.js';
 import { readErrorText } from './body.js';
+import type { HttpResponse } from './http.js';
 
 /** One entry of a Distribution error body (distribution-spec § Error Codes). */
 export interface RegistryErrorEntry {
@@ -87,7 +88,7 @@ export function errorFromBody(status: number, statusText: string, text: string, 
 }
 
 /** The KilnError for a failed response, reading (a bounded part of) its body. */
-export async function registryError(res: Response, ctx: RegistryErrorContext): Promise<KilnError> {
+export async function registryError(res: HttpResponse, ctx: RegistryErrorContext): Promise<KilnError> {
   const text = await readErrorText(res);
   return errorFromBody(res.status, res.statusText, text, ctx);
 }

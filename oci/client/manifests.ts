@@ -7,6 +7,7 @@ import { discard, readLimited } from './body.js';
 import { errorFromBody, registryError } from './errors.js';
 import { repositoryScope, type RepositoryAccess } from './scope.js';
 import type { Transport } from './transport.js';
+import type { HttpResponse } from './http.js';
 
 /** The bytes and media type of a manifest to push: its digest is the digest of exactly these bytes. */
 export interface ManifestUpload {
@@ -42,7 +43,7 @@ function bareMediaType(contentType: string | null): string {
   return (contentType ?? '').split(';')[0]?.trim() ?? '';
 }
 
-function headerDigest(res: Response, registry: string, what: string): Digest | undefined {
+function headerDigest(res: HttpResponse, registry: string, what: string): Digest | undefined {
   const value = res.headers.get('docker-content-digest');
   if (!value) return undefined;
   try {

@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage, KilnError } from '../errors.js';
 import { isLoopbackRegistry } from '../reference.js';
 import type { Authenticator } from './auth.js';
-import { discard, toWebStream } from './body.js';
+import { discard } from './body.js';
+import { RequestSourceError, sendHttp, type HttpResponse } from './http.js';
 
 /** HTTP methods of the Distribution API. */
 export type HttpMethod = 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -53,10 +54,7 @@ export const DEFAULT_USER_AGENT = 'kiln/0.1';
 
 const IDEMPOTENT: ReadonlySet<HttpMethod> = new Set(['GET', 'HEAD', 'PUT', 'DELETE']);
 // Transient socket failures; ECONNREFUSED and DNS failures are not: nothing is listening, retrying only delays the error.
-const RETRYABLE_NETWORK = new Set([
-  'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
-]);
+const RETRYABLE_NETWORK = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ECONNABORTED']);
 const MAX_DELAY_MS = 30_000;
 /** Longest Retry-After we wait out; beyond it the 429/503 is reported instead. */
 const MAX_RETRY_AFTER_MS = 60_000;
@@ -79,7 +77,7 @@ export function backoffDelay(attempt: number, baseMs: number, retryAfter?: strin
   return ceiling / 2 + Math.random() * (ceiling / 2);
 }
 
-/** The error code of a fetch failure (undici wraps it in `cause`). */
+/** The error code of a network failure (on the error or, wrapped, on one of its causes). */
 function networkCode(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
     const code = (e as { code?: unknown }).code;
@@ -98,13 +96,6 @@ export function isRetryableNetworkError(err: unknown): boolean {
 /** True for statuses a retry may cure: 429 and 5xx except 501 (not implemented stays not implemented). */
 export function isRetryableStatus(status: number): boolean {
   return status === 429 || (status >= 500 && status !== 501);
-}
-
-/** Carries the error of a request body's source stream past the network-error wrapping. */
-class SourceFailure extends Error {
-  constructor(cause: unknown) {
-    super('request body source failed', { cause });
-  }
 }
 
 /**
@@ -140,7 +131,7 @@ export class Transport {
   }
 
   /** Sends a registry request, answering one 401 challenge; throws UNAUTHORIZED/AUTH_FAILED/DENIED when that fails. */
-  async request(req: TransportRequest): Promise<Response> {
+  async request(req: TransportRequest): Promise<HttpResponse> {
     const url = this.url(req.url);
     const retry = req.retry ?? (IDEMPOTENT.has(req.method) && typeof req.body !== 'function');
     // Credentials go only to the registry's own origin, never to a host a Location header points at.
@@ -159,15 +150,15 @@ export class Transport {
   }
 
   /** Sends with retries but without registry authentication (token requests use it too). */
-  async send(url: URL, init: { method: string; headers?: Record<string, string>; body?: RequestBody }, retry: boolean): Promise<Response> {
+  async send(url: URL, init: { method: string; headers?: Record<string, string>; body?: RequestBody }, retry: boolean): Promise<HttpResponse> {
     const attempts = retry ? this.maxRetries + 1 : 1;
     for (let attempt = 0; ; attempt++) {
-      let res: Response;
+      let res: HttpResponse;
       try {
         res = await this.fetchOnce(url, init);
       } catch (err) {
         this.onRequest?.({ method: init.method, url: url.href, attempt, error: errorMessage(err) });
-        if (err instanceof SourceFailure) throw err.cause;
+        if (err instanceof RequestSourceError) throw err.cause;
         const wrapped = this.networkError(err, init.method, url);
         if (attempt + 1 < attempts && isRetryableNetworkError(wrapped)) {
           await sleep(backoffDelay(attempt, this.retryBaseMs) ?? 0);
@@ -188,37 +179,10 @@ export class Transport {
     }
   }
 
-  private async fetchOnce(url: URL, init: { method: string; headers?: Record<string, string>; body?: RequestBody }): Promise<Response> {
+  private async fetchOnce(url: URL, init: { method: string; headers?: Record<string, string>; body?: RequestBody }): Promise<HttpResponse> {
     const headers = { 'user-agent': this.userAgent, ...init.headers };
-    const body = init.body;
-    if (typeof body !== 'function') {
-      // Node's buffers are ArrayBuffer-backed; the DOM BodyInit type only wants that spelled out.
-      return fetch(url, { method: init.method, headers, body: body === undefined ? undefined : (body as Uint8Array<ArrayBuffer>) });
-    }
-    const stream = await body();
-    let sourceFailed = false;
-    let sourceError: unknown;
-    const webBody = toWebStream(stream, (err) => {
-      sourceFailed = true;
-      sourceError = err;
-    });
-    // redirect 'error' matters: with 'follow', undici clones the request to replay it on a redirect, which tees
-    // the body and keeps every byte of a streamed upload in memory (Fetch § HTTP-network-or-cache fetch, step 3).
-    // Node's fetch requires `duplex: 'half'` for a stream body; the DOM RequestInit type does not know it yet.
-    const streamed: RequestInit & { duplex: 'half' } = {
-      method: init.method,
-      headers,
-      body: webBody,
-      duplex: 'half',
-      redirect: 'error',
-    };
-    try {
-      return await fetch(url, streamed);
-    } catch (err) {
-      // The data source failed, not the connection: report the source's own error.
-      if (sourceFailed) throw new SourceFailure(sourceError);
-      throw err;
-    }
+    const body = typeof init.body === 'function' ? await init.body() : init.body;
+    return sendHttp(url, { method: init.method, headers, body });
   }
 
   private networkError(err: unknown, method: string, url: URL): KilnError {
@@ -228,8 +192,8 @@ export class Transport {
       if (e instanceof KilnError) return e;
     }
     const code = networkCode(err) ?? 'unknown';
-    if (code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH') {
-      // The source stream was shorter or longer than the declared size; undici noticed before the registry did.
+    if (code === 'ERR_HTTP_CONTENT_LENGTH_MISMATCH') {
+      // The source stream was shorter or longer than the declared size; noticed before the registry did.
       return new KilnError('SIZE_MISMATCH', `data sent to registry ${this.registry} (${method} ${url.pathname}) is not the size its descriptor declares`, { cause: err });
     }
     const detailText = err instanceof Error && err.cause instanceof Error ? err.cause.message : errorMessage(err);

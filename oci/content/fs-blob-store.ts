@@ -1,19 +1,16 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { coalesceChunks } from '../stream-util.js';
-import { type Digest, digestHex, parseDigest, splitDigest, VerifyingStream } from '../digest.js';
+import { type Digest, digestHex, parseDigest, splitDigest } from '../digest.js';
+import { FileSink } from './file-sink.js';
 import { KilnError } from '../errors.js';
 import type { BlobInfo, BlobStore, ByteRange, PutBlobOptions } from './blob-store.js';
 
 /** Read in 1 MiB chunks: 16x fewer syscalls and stream hops than the 64 KiB default for layer-sized blobs. */
 const READ_CHUNK = 1 << 20;
-
-/** Write in ≥1 MiB pieces: network streams deliver 64–128 KiB chunks, and each write is a syscall. */
-const WRITE_CHUNK = 1 << 20;
 
 export interface FsBlobStoreOptions {
   /** Directory holding `<algorithm>/<encoded>` files (an OCI layout's `blobs/`). */
@@ -73,17 +70,17 @@ export class FsBlobStore implements BlobStore {
     }
     await mkdir(this.tmpDir, { recursive: true });
     const tmp = join(this.tmpDir, `blob-${process.pid}-${randomBytes(8).toString('hex')}`);
-    const verifier = new VerifyingStream({ expected: expectedDigest, expectedSize, subject: options.subject });
+    const sink = new FileSink(tmp, { expected: expectedDigest, expectedSize, subject: options.subject });
     try {
       const source = data instanceof Readable ? data : Readable.from([Buffer.from(data)]);
-      await pipeline(source, verifier, coalesceChunks(WRITE_CHUNK), createWriteStream(tmp, { flags: 'wx', mode: 0o644 }));
-      await fsyncPath(tmp);
-      const digest = verifier.digest;
+      // The sink hashes, checks size and digest, and fsyncs before the pipeline resolves.
+      await pipeline(source, sink);
+      const digest = sink.digest;
       const final = this.path(digest);
       await mkdir(join(this.root, splitDigest(digest)[0]), { recursive: true });
       await rename(tmp, final);
       await fsyncPath(join(this.root, splitDigest(digest)[0]));
-      return { digest, size: verifier.size };
+      return { digest, size: sink.size };
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;

@@ -1,3 +1,4 @@
+import { holdErrors } from '../stream-util.js';
 import { pipeline, type Readable } from 'node:stream';
 import { Annotation, type Descriptor } from '../descriptor.js';
 import { type Digest, isDigest, parseDigest, verifyBytes, VerifyingStream } from '../digest.js';
@@ -69,7 +70,7 @@ export class OciLayoutTarget implements Target {
       countOnly: options.verify === false,
     });
     // The callback form returns the last stream; errors on either side reach the consumer through it.
-    return pipeline(source, verifier, () => undefined);
+    return holdErrors(pipeline(source, verifier, () => undefined));
   }
 
   async putBlob(desc: Descriptor, data: BlobData): Promise<void> {

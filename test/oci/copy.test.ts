@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -105,5 +105,23 @@ describe('copyImage', () => {
     expect(r.digest).toBe(arm.manifest.digest);
     expect(await dst.statBlob(amd.layers[0]!.desc.digest)).toBeUndefined();
     await expect(copyImage({ source: src, destination: dst, platform: { os: 'linux', architecture: 's390x' } })).rejects.toMatchObject({ code: 'PLATFORM_UNKNOWN' });
+  });
+  it('fails cleanly (SIZE_MISMATCH, nothing stored) when a source blob is longer than its descriptor, progress listener or not', async () => {
+    for (const onProgress of [undefined, () => undefined]) {
+      const image = await makeRandomImage({ layers: 1 });
+      const dir = join(work, `long-${onProgress ? 'p' : 'q'}`);
+      const src = await openTarget(`oci:${dir}:1`, { mode: 'write' });
+      await writeImageToTarget(src, image, '1');
+      await src.close();
+      // The stored layer gains bytes its descriptor does not announce.
+      const desc = (JSON.parse(image.manifest.bytes.toString()) as { layers: { digest: string }[] }).layers[0]!;
+      await appendFile(join(dir, 'blobs', ...desc.digest.split(':')), Buffer.alloc(4096, 1));
+      const source = await openTarget(`oci:${dir}:1`, { mode: 'read' });
+      const destination = await openTarget(`oci:${join(work, `long-dst-${onProgress ? 'p' : 'q'}`)}:1`, { mode: 'write' });
+      const err = await copyImage({ source, destination, onProgress }).catch((e: unknown) => e);
+      expect((err as { code?: string }).code).toBe('SIZE_MISMATCH');
+      expect(await destination.statBlob(desc.digest as never)).toBeUndefined();
+      await destination.close({ discard: true });
+    }
   });
 });

@@ -1,0 +1,138 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import { Writable } from 'node:stream';
+import { digestAlgorithm, Digester, type Digest } from '../digest.js';
+import { KilnError } from '../errors.js';
+
+/** Bytes gathered before one write(2): network chunks are 16–64 KiB, and every write is a thread-pool round trip. */
+const WRITE_BUFFER = 1 << 20;
+
+export interface FileSinkOptions {
+  /** Digest the bytes must have; checked when the stream finishes. */
+  expected?: Digest | undefined;
+  /** Size the bytes must have; more fails at once, fewer at the end. */
+  expectedSize?: number | undefined;
+  /** Names the data in errors (e.g. "blob sha256:… of app"). */
+  subject?: string | undefined;
+}
+
+/**
+ * A Writable that hashes, counts and writes what it receives to a new file (created exclusively), in
+ * 1 MiB writes from two reused buffers: one fills (and is hashed) on the main thread while the other is
+ * written on the thread pool. It fails on finish unless the size and digest are as expected, and
+ * fsyncs the file before it finishes; the caller renames it into place and removes it on failure.
+ * One stage instead of a hashing transform, a coalescing transform and a file stream: a third of the
+ * per-chunk work, and no 1 MiB garbage per write.
+ */
+export class FileSink extends Writable {
+  readonly path: string;
+  private readonly options: FileSinkOptions;
+  private readonly digester: Digester;
+  private file: FileHandle | undefined;
+  private buffers = [Buffer.allocUnsafe(WRITE_BUFFER), Buffer.allocUnsafe(WRITE_BUFFER)];
+  private filled = 0;
+  private writing: Promise<void> = Promise.resolve();
+  private result: Digest | undefined;
+
+  constructor(path: string, options: FileSinkOptions = {}) {
+    super({ highWaterMark: WRITE_BUFFER });
+    this.path = path;
+    this.options = options;
+    this.digester = new Digester(options.expected ? digestAlgorithm(options.expected) : 'sha256');
+  }
+
+  /** The digest of what was written; set once the stream finished without error. */
+  get digest(): Digest {
+    if (this.result === undefined) throw new KilnError('INTERNAL', 'FileSink digest read before the stream finished');
+    return this.result;
+  }
+
+  get size(): number {
+    return this.digester.size;
+  }
+
+  override _construct(callback: (error?: Error | null) => void): void {
+    open(this.path, 'wx', 0o644).then(
+      (file) => {
+        this.file = file;
+        callback();
+      },
+      (err: Error) => callback(err),
+    );
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.digester.update(chunk);
+    const max = this.options.expectedSize;
+    if (max !== undefined && this.digester.size > max) {
+      callback(new KilnError('SIZE_MISMATCH', `${this.subject()} is larger than its declared size ${max}`));
+      return;
+    }
+    this.append(chunk).then(() => callback(), callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.finish().then(() => callback(), callback);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    const file = this.file;
+    this.file = undefined;
+    // Let an in-flight write settle before the descriptor closes under it.
+    this.writing
+      .catch(() => undefined)
+      .then(() => file?.close())
+      .then(() => callback(error), () => callback(error));
+  }
+
+  /** Copies `chunk` into the filling buffer; each full buffer is written while the next one fills. */
+  private async append(chunk: Buffer): Promise<void> {
+    let offset = 0;
+    while (offset < chunk.length) {
+      const current = this.buffers[0]!;
+      const n = chunk.copy(current, this.filled, offset);
+      this.filled += n;
+      offset += n;
+      if (this.filled === WRITE_BUFFER) await this.flush();
+    }
+  }
+
+  /** Starts writing the filled buffer (after the previous write is done) and swaps in the other one. */
+  private async flush(): Promise<void> {
+    await this.writing;
+    const full = this.buffers[0]!;
+    const length = this.filled;
+    this.buffers = [this.buffers[1]!, full];
+    this.filled = 0;
+    this.writing = this.writeAll(full, length);
+  }
+
+  private async writeAll(buffer: Buffer, length: number): Promise<void> {
+    const file = this.file;
+    if (!file) throw new KilnError('INTERNAL', `FileSink for ${this.path} written after it closed`);
+    for (let done = 0; done < length; ) {
+      const { bytesWritten } = await file.write(buffer, done, length - done);
+      done += bytesWritten;
+    }
+  }
+
+  private async finish(): Promise<void> {
+    if (this.filled > 0) await this.flush();
+    await this.writing;
+    const { expected, expectedSize } = this.options;
+    const actual = this.digester.digest();
+    if (expectedSize !== undefined && this.digester.size !== expectedSize) {
+      throw new KilnError('SIZE_MISMATCH', `${this.subject()} is ${this.digester.size} bytes, expected ${expectedSize} (truncated or corrupt)`);
+    }
+    if (expected !== undefined && actual !== expected) {
+      throw new KilnError('DIGEST_MISMATCH', `${this.subject()} has digest ${actual}, expected ${expected} (corrupt or tampered data)`);
+    }
+    await this.file?.sync();
+    await this.file?.close();
+    this.file = undefined;
+    this.result = actual;
+  }
+
+  private subject(): string {
+    return this.options.subject ?? 'data';
+  }
+}
