@@ -117,10 +117,9 @@ export async function appendCosignSignature(
     return { tag, digest: existing.digest, appended: false };
   }
   layers.push(layer);
-  await putBytes(target, layer, signature.payload);
   const config = signatureConfig(layers);
   const configDesc: Descriptor = { mediaType: MediaType.OciConfig, size: config.length, digest: digestOf(config) };
-  await putBytes(target, configDesc, config);
+  await Promise.all([putBytes(target, layer, signature.payload), putBytes(target, configDesc, config)]);
   // Key order of go-containerregistry's structs: what cosign pushes.
   const doc = {
     schemaVersion: 2,
@@ -173,9 +172,8 @@ export async function attachBundle(
   const config: Descriptor = { mediaType: MediaType.OciEmpty, size: EMPTY_JSON.length, digest: digestOf(EMPTY_JSON) };
   const bundleDesc: Descriptor = { mediaType: BUNDLE_MEDIA_TYPE, size: signed.bundle.length, digest: digestOf(signed.bundle) };
   const payloadDesc: Descriptor = { mediaType: SIMPLE_SIGNING_MEDIA_TYPE, size: signed.payload.length, digest: digestOf(signed.payload) };
-  await putBytes(target, config, EMPTY_JSON);
-  await putBytes(target, bundleDesc, signed.bundle);
-  await putBytes(target, payloadDesc, signed.payload);
+  // Independent uploads: concurrent, so their round trips overlap.
+  await Promise.all([putBytes(target, config, EMPTY_JSON), putBytes(target, bundleDesc, signed.bundle), putBytes(target, payloadDesc, signed.payload)]);
   const doc = {
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,

@@ -8,7 +8,7 @@ import { appendCosignSignature, attachBundle } from './attach.js';
 import { buildBundle } from './bundle.js';
 import { signBytes, type SigningKey } from './keys.js';
 import { buildPayload, RESERVED_OPTIONAL_KEYS } from './payload.js';
-import { currentTagState, readTagStateArtifact, updateTagState, type TagStateArtifact } from './tag-state.js';
+import { currentTagState, readTagStateArtifact, stageTagState, type TagStateArtifact } from './tag-state.js';
 
 /** Options of `signImage`. */
 export interface SignOptions {
@@ -89,6 +89,11 @@ export async function signImage(options: SignOptions): Promise<SignResult> {
       if (isManifestMediaType(child.mediaType)) images.push(await target.getManifest(child.digest, child.mediaType));
     }
   }
+  // The next tag state's blobs go up beside the signatures; its tag moves only once they are stored.
+  const staged = current && tag !== undefined
+    ? stageTagState({ target, key: options.key, repository: identity, current, tag, digest: root.digest, now, ttlSeconds: options.tagStateTtlSeconds })
+    : undefined;
+  staged?.catch(() => undefined);
   const signed: SignResult['signed'] = [];
   for (const image of images) {
     const payload = buildPayload({
@@ -112,8 +117,9 @@ export async function signImage(options: SignOptions): Promise<SignResult> {
   }
   const result: SignResult = { image: target.description, identity, digest: root.digest, signed };
   if (tag !== undefined) result.tag = tag;
-  if (current && tag !== undefined) {
-    const state = await updateTagState({ target, key: options.key, repository: identity, current, tag, digest: root.digest, now, ttlSeconds: options.tagStateTtlSeconds });
+  if (staged) {
+    const { state, commit } = await staged;
+    await commit();
     result.tagState = { version: state.version, expires: state.expires };
   }
   return result;

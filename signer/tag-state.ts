@@ -134,11 +134,8 @@ export async function currentTagState(options: { target: Target; key: SigningKey
   return { previous: opened.state, rotationLayers: artifact.rotationLayers };
 }
 
-/**
- * Writes the next tag state of the repository, signed with `key`: `current.previous` with `tag` → `digest`,
- * version + 1, expiring `ttlSeconds` after `now`; the rotation statements stay in the artifact.
- */
-export async function updateTagState(options: {
+/** What the next tag state is made from. */
+export interface TagStateUpdate {
   target: Target;
   key: SigningKey;
   repository: string;
@@ -147,7 +144,15 @@ export async function updateTagState(options: {
   digest: Digest;
   now: Date;
   ttlSeconds?: number;
-}): Promise<TagState> {
+}
+
+/**
+ * Prepares the next tag state of the repository, signed with `key`: `current.previous` with `tag` → `digest`,
+ * version + 1, expiring `ttlSeconds` after `now`, the rotation statements kept. Its blob is stored now, which
+ * nothing references yet; `commit` moves the `kiln-tag-state` tag to it. Signing stages it while the
+ * signatures are written and commits once they are stored, so the tag state never names a failed signing.
+ */
+export async function stageTagState(options: TagStateUpdate): Promise<{ state: TagState; commit: () => Promise<void> }> {
   const { target, key, repository } = options;
   const previous = options.current.previous;
   const ttl = options.ttlSeconds ?? DEFAULT_TAG_STATE_TTL_SECONDS;
@@ -166,16 +171,17 @@ export async function updateTagState(options: {
     digest: digestOf(bytes),
     annotations: { [SIGNATURE_ANNOTATION]: signBytes(key, bytes).toString('base64') },
   };
-  await putBytes(target, layer, bytes);
-  await writeTagStateArtifact(target, [layer, ...options.current.rotationLayers], state.version);
-  return state;
+  // The artifact's empty config goes up now too, so committing is one manifest PUT.
+  await Promise.all([putBytes(target, layer, bytes), putBytes(target, EMPTY_CONFIG, Buffer.from('{}'))]);
+  return { state, commit: () => writeTagStateArtifact(target, [layer, ...options.current.rotationLayers], state.version, { configStored: true }) };
 }
 
 /** Pushes the `kiln-tag-state` manifest over `layers` (blobs already stored): an artifact with an empty config. */
-export async function writeTagStateArtifact(target: Target, layers: Descriptor[], version: number | undefined): Promise<void> {
-  const empty = Buffer.from('{}');
-  const config: Descriptor = { mediaType: MediaType.OciEmpty, size: empty.length, digest: digestOf(empty) };
-  await putBytes(target, config, empty);
+const EMPTY_CONFIG: Descriptor = { mediaType: MediaType.OciEmpty, size: 2, digest: digestOf(Buffer.from('{}')) };
+
+export async function writeTagStateArtifact(target: Target, layers: Descriptor[], version: number | undefined, options: { configStored?: boolean } = {}): Promise<void> {
+  const config = EMPTY_CONFIG;
+  if (!options.configStored) await putBytes(target, config, Buffer.from('{}'));
   const doc = {
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,

@@ -24,6 +24,8 @@ export class RegistryTarget implements Target {
   readonly client: RegistryClient;
   readonly repository: string;
   private readonly chunkSize: number | undefined;
+  /** Uploads under way, by digest: a second putBlob of the same blob waits for the first instead of racing it. */
+  private readonly uploading = new Map<Digest, Promise<void>>();
 
   constructor(client: RegistryClient, reference: ImageReference, options: { chunkSize?: number } = {}) {
     if (client.registry !== reference.registry) {
@@ -72,7 +74,22 @@ export class RegistryTarget implements Target {
 
   /** Uploads the blob unless the repository has it; the registry verifies the digest before committing. */
   async putBlob(desc: Descriptor, data: BlobData): Promise<void> {
-    await this.client.uploadBlob(this.repository, desc, data, this.chunkSize === undefined ? {} : { chunkSize: this.chunkSize });
+    const pending = this.uploading.get(desc.digest);
+    if (pending) {
+      // Same digest, same bytes: once the first upload is stored, this one is too (a failed one is retried here).
+      const stored = await pending.then(() => true, () => false);
+      if (stored) {
+        if (typeof data !== 'function') data.destroy();
+        return;
+      }
+    }
+    const upload = this.client.uploadBlob(this.repository, desc, data, this.chunkSize === undefined ? {} : { chunkSize: this.chunkSize }).then(() => undefined);
+    this.uploading.set(desc.digest, upload);
+    try {
+      await upload;
+    } finally {
+      if (this.uploading.get(desc.digest) === upload) this.uploading.delete(desc.digest);
+    }
   }
 
   /** Cross-repository mount from `fromRepository` of this registry; false means "upload it". */

@@ -5,6 +5,7 @@ import { KilnError } from '../errors.js';
 import { blobName, headBlob } from './blobs.js';
 import { discard, StreamSlicer } from './body.js';
 import { errorStatus, registryError } from './errors.js';
+import type { HttpResponse } from './http.js';
 import { repositoryScope } from './scope.js';
 import { backoffDelay, isRetryableNetworkError, isRetryableStatus, type Transport } from './transport.js';
 
@@ -56,11 +57,13 @@ async function uploadWithRestarts(t: Transport, repository: string, desc: Descri
   const replayable = !(source instanceof Readable);
   for (let attempt = 0; ; attempt++) {
     // The transport has already retried the POST itself; what follows can only restart as a whole.
-    const session = await startUpload(t, repository, desc, options.mountFrom);
-    if (!session) return 'mounted';
+    const small = options.mountFrom === undefined && options.chunkSize === undefined && desc.size <= SINGLE_POST_LIMIT;
+    const bytes = small ? await smallBlobBytes(source, desc, repository) : undefined;
+    const session = bytes ? await singlePost(t, repository, desc, bytes) : await startUpload(t, repository, desc, options.mountFrom);
+    if (!session) return bytes ? 'uploaded' : 'mounted';
     let stream: Readable | undefined;
     try {
-      stream = await open(source);
+      stream = bytes ? Readable.from([bytes]) : await open(source);
       if (options.chunkSize !== undefined) {
         await uploadChunked(t, repository, desc, session, stream, Math.max(options.chunkSize, session.minChunk));
       } else {
@@ -90,6 +93,48 @@ export async function mountBlob(t: Transport, repository: string, desc: Descript
   return false;
 }
 
+/** Blobs up to this size go up in one POST (distribution-spec § single POST) where the registry supports it. */
+const SINGLE_POST_LIMIT = 64 * 1024;
+
+/** The bytes of a small blob, which must be exactly its descriptor's size. */
+async function smallBlobBytes(source: BlobSource, desc: Descriptor, repository: string): Promise<Buffer> {
+  const stream = await open(source);
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of stream) {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
+    total += buf.length;
+    if (total > desc.size) {
+      stream.destroy();
+      break;
+    }
+    parts.push(buf);
+  }
+  if (total !== desc.size) {
+    throw new KilnError('SIZE_MISMATCH', `data for ${blobName(repository, desc.digest)} is ${total > desc.size ? 'longer' : `${total} bytes`}, not the ${desc.size} bytes its descriptor declares`);
+  }
+  return Buffer.concat(parts, total);
+}
+
+/**
+ * Single-POST upload: POST `?digest=` with the bytes. A registry without it opens an ordinary session
+ * (202, as the spec requires), returned for the PUT; undefined when the blob is stored (201).
+ */
+async function singlePost(t: Transport, repository: string, desc: Descriptor, bytes: Buffer): Promise<Session | undefined> {
+  const url = t.url(`/v2/${repository}/blobs/uploads/`);
+  url.searchParams.set('digest', desc.digest);
+  const res = await t.request({
+    method: 'POST',
+    url,
+    headers: { 'content-type': OCTET_STREAM },
+    body: bytes,
+    scopes: [repositoryScope(repository, 'push')],
+    repository,
+    retry: true,
+  });
+  return sessionFrom(t, res, url, `upload of ${blobName(repository, desc.digest)}`);
+}
+
 /** POST that opens an upload session, or mounts (undefined) when `mountFrom` is given and the registry mounts. */
 async function startUpload(t: Transport, repository: string, desc: Descriptor, mountFrom?: string): Promise<Session | undefined> {
   const url = t.url(`/v2/${repository}/blobs/uploads/`);
@@ -102,7 +147,13 @@ async function startUpload(t: Transport, repository: string, desc: Descriptor, m
   // A repeated POST only leaves an abandoned session behind, which registries expire: safe to retry.
   const res = await t.request({ method: 'POST', url, scopes, repository, retry: true });
   const object = `upload of ${blobName(repository, desc.digest)}`;
-  if (res.status === 201 && mountFrom !== undefined) {
+  if (res.status === 201 && mountFrom === undefined) throw await registryError(res, { registry: t.registry, object });
+  return sessionFrom(t, res, url, object);
+}
+
+/** The session a POST answer opened (202), or undefined when it stored the blob already (201: mounted or single POST). */
+async function sessionFrom(t: Transport, res: HttpResponse, url: URL, object: string): Promise<Session | undefined> {
+  if (res.status === 201) {
     await discard(res);
     return undefined;
   }
