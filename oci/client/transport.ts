@@ -155,7 +155,7 @@ export class Transport {
     for (let attempt = 0; ; attempt++) {
       let res: HttpResponse;
       try {
-        res = await this.fetchOnce(url, init);
+        res = await this.sendOnce(url, init);
       } catch (err) {
         this.onRequest?.({ method: init.method, url: url.href, attempt, error: errorMessage(err) });
         if (err instanceof RequestSourceError) throw err.cause;
@@ -179,7 +179,7 @@ export class Transport {
     }
   }
 
-  private async fetchOnce(url: URL, init: { method: string; headers?: Record<string, string>; body?: RequestBody }): Promise<HttpResponse> {
+  private async sendOnce(url: URL, init: { method: string; headers?: Record<string, string>; body?: RequestBody }): Promise<HttpResponse> {
     const headers = { 'user-agent': this.userAgent, ...init.headers };
     const body = typeof init.body === 'function' ? await init.body() : init.body;
     return sendHttp(url, { method: init.method, headers, body });
@@ -196,7 +196,9 @@ export class Transport {
       // The source stream was shorter or longer than the declared size; noticed before the registry did.
       return new KilnError('SIZE_MISMATCH', `data sent to registry ${this.registry} (${method} ${url.pathname}) is not the size its descriptor declares`, { cause: err });
     }
-    const detailText = err instanceof Error && err.cause instanceof Error ? err.cause.message : errorMessage(err);
+    const raw = err instanceof Error && err.cause instanceof Error ? err.cause.message : errorMessage(err);
+    // OpenSSL's text for a plain-HTTP answer to a TLS hello names its source files; one line says what happened.
+    const detailText = /wrong version number|packet length too long|http request/i.test(raw) ? 'TLS handshake failed: the server did not answer in TLS' : raw;
     const hint = code === 'ECONNREFUSED'
       ? `is the registry running at ${this.baseUrl.host}?`
       : code.startsWith('ERR_TLS') || code.includes('CERT') || /ssl|tls/i.test(detailText)

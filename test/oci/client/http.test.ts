@@ -4,6 +4,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestSourceError, sendHttp } from '../../../oci/client/http.js';
+import { Transport } from '../../../oci/client/transport.js';
+import { isKilnError } from '../../../oci/errors.js';
 
 // The registry client's HTTP layer against real node:http servers: redirects, credentials across origins,
 // keep-alive reuse, strict Content-Length, source failures and idle timeouts.
@@ -144,5 +146,23 @@ describe('sendHttp', () => {
   it('rejects with the socket error when nothing listens', async () => {
     const err = await sendHttp(new URL('http://127.0.0.1:1/v2/'), { method: 'GET', headers: {} }).catch((e: unknown) => e);
     expect((err as { code?: string }).code).toBe('ECONNREFUSED');
+  });
+
+  it('says in one line that a plain-HTTP registry was spoken to in TLS, with the --insecure hint', async () => {
+    // An https URL (as for any registry that is not loopback) to a server that speaks plain HTTP.
+    const plain = createServer((_req, res) => res.end('plain'));
+    plain.listen(0, '127.0.0.1');
+    await once(plain, 'listening');
+    try {
+      const { port } = plain.address() as AddressInfo;
+      const transport = new Transport({ registry: `registry.invalid:${port}`, maxRetries: 0 });
+      const err = await transport.request({ method: 'GET', url: `https://127.0.0.1:${port}/v2/`, scopes: [] }).catch((e: unknown) => e);
+      expect(isKilnError(err, 'NETWORK')).toBe(true);
+      expect((err as Error).message).toContain('TLS handshake failed: the server did not answer in TLS');
+      expect((err as Error).message).not.toContain('openssl');
+      expect((err as { hint?: string }).hint).toBe('if the registry serves plain HTTP, use --insecure');
+    } finally {
+      plain.close();
+    }
   });
 });
