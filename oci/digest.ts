@@ -94,6 +94,29 @@ export interface VerifyOptions {
   countOnly?: boolean;
 }
 
+/** Names the data of `opts` in errors: its subject, else the blob it should be. */
+function verifySubject(opts: VerifyOptions): string {
+  return opts.subject ?? (opts.expected ? `blob ${opts.expected}` : 'data');
+}
+
+/** SIZE_MISMATCH once `size` bytes have arrived of data declared as `opts.expectedSize`; checked as data flows. */
+export function oversizeError(opts: VerifyOptions, size: number): KilnError | undefined {
+  const max = opts.expectedSize;
+  return max !== undefined && size > max ? new KilnError('SIZE_MISMATCH', `${verifySubject(opts)} is larger than its declared size ${max}`) : undefined;
+}
+
+/** The SIZE_MISMATCH or DIGEST_MISMATCH of finished data of `size` bytes and digest `actual` (when hashed), if any. */
+export function mismatchError(opts: VerifyOptions, size: number, actual: Digest | undefined): KilnError | undefined {
+  const { expected, expectedSize } = opts;
+  if (expectedSize !== undefined && size !== expectedSize) {
+    return new KilnError('SIZE_MISMATCH', `${verifySubject(opts)} is ${size} bytes, expected ${expectedSize} (truncated or corrupt)`);
+  }
+  if (expected !== undefined && actual !== undefined && actual !== expected) {
+    return new KilnError('DIGEST_MISMATCH', `${verifySubject(opts)} has digest ${actual}, expected ${expected} (corrupt or tampered data)`);
+  }
+  return undefined;
+}
+
 /**
  * Pass-through stream that hashes what flows through it and fails at the end (or as soon as the
  * size is exceeded) when the data is not what was expected. Consumers must treat data as
@@ -114,27 +137,15 @@ export class VerifyingStream extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     if (this.opts.countOnly) this.counted += chunk.length;
     else this.digester.update(chunk);
-    const max = this.opts.expectedSize;
-    if (max !== undefined && this.size > max) {
-      cb(new KilnError('SIZE_MISMATCH', `${this.subject()} is larger than its declared size ${max}`));
-      return;
-    }
-    cb(null, chunk);
+    const oversize = oversizeError(this.opts, this.size);
+    if (oversize) cb(oversize);
+    else cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    const { expected, expectedSize, countOnly } = this.opts;
-    const actual = countOnly ? undefined : this.digester.digest();
+    const actual = this.opts.countOnly ? undefined : this.digester.digest();
     this.result = actual;
-    if (expectedSize !== undefined && this.size !== expectedSize) {
-      cb(new KilnError('SIZE_MISMATCH', `${this.subject()} is ${this.size} bytes, expected ${expectedSize} (truncated or corrupt)`));
-      return;
-    }
-    if (expected !== undefined && actual !== undefined && actual !== expected) {
-      cb(new KilnError('DIGEST_MISMATCH', `${this.subject()} has digest ${actual}, expected ${expected} (corrupt or tampered data)`));
-      return;
-    }
-    cb();
+    cb(mismatchError(this.opts, this.size, actual));
   }
 
   /** The computed digest; available once the stream has ended. */
@@ -147,9 +158,6 @@ export class VerifyingStream extends Transform {
     return this.opts.countOnly ? this.counted : this.digester.size;
   }
 
-  private subject(): string {
-    return this.opts.subject ?? (this.opts.expected ? `blob ${this.opts.expected}` : 'data');
-  }
 }
 
 /** Throws DIGEST_MISMATCH unless `data` hashes to `expected`. */

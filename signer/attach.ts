@@ -157,8 +157,9 @@ export interface BundleSignature {
   problem?: string;
 }
 
-/** The OCI empty descriptor's content (image-spec manifest.md § Guidance for an Empty Descriptor). */
-const EMPTY_JSON = Buffer.from('{}');
+/** The OCI empty descriptor's content (image-spec manifest.md § Guidance for an Empty Descriptor), and the descriptor. */
+export const EMPTY_JSON = Buffer.from('{}');
+export const EMPTY_CONFIG: Descriptor = { mediaType: MediaType.OciEmpty, size: EMPTY_JSON.length, digest: digestOf(EMPTY_JSON) };
 
 /**
  * Stores `bundle` as an OCI 1.1 referrer of `subject`: artifactType the bundle media type, empty config,
@@ -169,7 +170,7 @@ export async function attachBundle(
   subject: Descriptor,
   signed: { bundle: Buffer; payload: Buffer; created: Date },
 ): Promise<Digest> {
-  const config: Descriptor = { mediaType: MediaType.OciEmpty, size: EMPTY_JSON.length, digest: digestOf(EMPTY_JSON) };
+  const config = EMPTY_CONFIG;
   const bundleDesc: Descriptor = { mediaType: BUNDLE_MEDIA_TYPE, size: signed.bundle.length, digest: digestOf(signed.bundle) };
   const payloadDesc: Descriptor = { mediaType: SIMPLE_SIGNING_MEDIA_TYPE, size: signed.payload.length, digest: digestOf(signed.payload) };
   // Independent uploads: concurrent, so their round trips overlap.

@@ -17,15 +17,8 @@ type BundleBuilders = Pick<typeof import('@sigstore/sign'), 'MessageSignatureBun
 let signLibraries: Promise<[typeof import('@sigstore/bundle'), BundleBuilders]> | undefined;
 let verifyLibraries: Promise<[typeof import('@sigstore/bundle'), typeof import('@sigstore/verify')]> | undefined;
 function sigstoreSign(): NonNullable<typeof signLibraries> {
-  signLibraries ??= Promise.all([import('@sigstore/bundle').then(commonJs), bundleBuilders()]);
+  signLibraries ??= Promise.all([import('@sigstore/bundle'), bundleBuilders()]);
   return signLibraries;
-}
-/**
- * The exports of a CommonJS package: Node's import() names them and also gives module.exports as `default`;
- * a bundler may give only `default`. `default` is right in both.
- */
-function commonJs<T extends object>(namespace: T): T {
-  return (namespace as { default?: T }).default ?? namespace;
 }
 /**
  * @sigstore/sign's bundle builders without the rest of the package: its index also loads the Fulcio, Rekor
@@ -34,12 +27,13 @@ function commonJs<T extends object>(namespace: T): T {
  */
 async function bundleBuilders(): Promise<BundleBuilders> {
   try {
-    const mod = commonJs((await import('@sigstore/sign/dist/bundler/message.js')) as Partial<BundleBuilders>);
+    // CommonJS: Node names its exports, and so does the bundle (scripts/bundle.mjs keeps them).
+    const mod = (await import('@sigstore/sign/dist/bundler/message.js')) as Partial<BundleBuilders>;
     if (typeof mod.MessageSignatureBundleBuilder === 'function') return { MessageSignatureBundleBuilder: mod.MessageSignatureBundleBuilder };
   } catch {
     // Moved in this release: the package index below has it.
   }
-  return commonJs(await import('@sigstore/sign'));
+  return import('@sigstore/sign');
 }
 /** Starts loading the signing libraries now (e.g. while scrypt decrypts the key on the thread pool). */
 export function preloadSigning(): void {
@@ -50,7 +44,7 @@ export function preloadVerifying(): void {
   sigstoreVerify().catch(() => undefined);
 }
 function sigstoreVerify(): NonNullable<typeof verifyLibraries> {
-  verifyLibraries ??= Promise.all([import('@sigstore/bundle').then(commonJs), import('@sigstore/verify').then(commonJs)]);
+  verifyLibraries ??= Promise.all([import('@sigstore/bundle'), import('@sigstore/verify')]);
   return verifyLibraries;
 }
 

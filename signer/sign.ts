@@ -42,8 +42,8 @@ export interface SigningPrefetch {
  * the key's decryption (scrypt runs on the thread pool). Failures surface when signImage awaits them.
  */
 export function prefetchSigning(target: Target, options: { tagState?: boolean } = {}): SigningPrefetch {
-  const signsTag = target.ref.digest === undefined && target.ref.tag !== undefined && options.tagState !== false;
-  const prefetch: SigningPrefetch = { root: target.resolve(), tagState: signsTag ? readTagStateArtifact(target) : Promise.resolve(undefined) };
+  const recordsTag = signedTag(target) !== undefined && options.tagState !== false;
+  const prefetch: SigningPrefetch = { root: target.resolve(), tagState: recordsTag ? readTagStateArtifact(target) : Promise.resolve(undefined) };
   // Handled here so a read that fails while the key is still decrypting is not an unhandled rejection.
   prefetch.root.catch(() => undefined);
   prefetch.tagState.catch(() => undefined);
@@ -76,7 +76,7 @@ export async function signImage(options: SignOptions): Promise<SignResult> {
     }
   }
   const root = await (options.prefetched?.root ?? target.resolve());
-  const tag = target.ref.digest === undefined ? target.ref.tag : undefined;
+  const tag = signedTag(target);
   const recordTag = tag !== undefined && options.tagState !== false;
   // Checked before anything is written: a state this key cannot extend must not leave half a signing behind.
   const now = options.now ?? new Date();
@@ -123,6 +123,11 @@ export async function signImage(options: SignOptions): Promise<SignResult> {
     result.tagState = { version: state.version, expires: state.expires };
   }
   return result;
+}
+
+/** The tag a signing resolves (and records in the tag state): none when the image is named by digest. */
+function signedTag(target: Target): string | undefined {
+  return target.ref.digest === undefined ? target.ref.tag : undefined;
 }
 
 /** The repository a signature names: the target's own, or `identity` for targets without one (which must agree). */

@@ -4,7 +4,7 @@ import { KilnError } from '../oci/errors.js';
 import { parseManifest } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { Target } from '../oci/target.js';
-import { getTagged, isStoredDataProblem, putBytes, readSmallBlob, SIGNATURE_ANNOTATION } from './attach.js';
+import { EMPTY_CONFIG, EMPTY_JSON, getTagged, isStoredDataProblem, putBytes, readSmallBlob, SIGNATURE_ANNOTATION } from './attach.js';
 import { applyRotations, KEY_ROTATION_MEDIA_TYPE, predecessors, type StoredRotation } from './key-rotation.js';
 import { validAt } from './key-validity.js';
 import { signBytes, verifyBytes, type PublicKey, type SigningKey } from './keys.js';
@@ -172,16 +172,14 @@ export async function stageTagState(options: TagStateUpdate): Promise<{ state: T
     annotations: { [SIGNATURE_ANNOTATION]: signBytes(key, bytes).toString('base64') },
   };
   // The artifact's empty config goes up now too, so committing is one manifest PUT.
-  await Promise.all([putBytes(target, layer, bytes), putBytes(target, EMPTY_CONFIG, Buffer.from('{}'))]);
+  await Promise.all([putBytes(target, layer, bytes), putBytes(target, EMPTY_CONFIG, EMPTY_JSON)]);
   return { state, commit: () => writeTagStateArtifact(target, [layer, ...options.current.rotationLayers], state.version, { configStored: true }) };
 }
 
 /** Pushes the `kiln-tag-state` manifest over `layers` (blobs already stored): an artifact with an empty config. */
-const EMPTY_CONFIG: Descriptor = { mediaType: MediaType.OciEmpty, size: 2, digest: digestOf(Buffer.from('{}')) };
-
 export async function writeTagStateArtifact(target: Target, layers: Descriptor[], version: number | undefined, options: { configStored?: boolean } = {}): Promise<void> {
   const config = EMPTY_CONFIG;
-  if (!options.configStored) await putBytes(target, config, Buffer.from('{}'));
+  if (!options.configStored) await putBytes(target, config, EMPTY_JSON);
   const doc = {
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,

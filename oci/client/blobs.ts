@@ -4,7 +4,7 @@ import type { Descriptor } from '../descriptor.js';
 import { VerifyingStream, type Digest } from '../digest.js';
 import { errorMessage, KilnError } from '../errors.js';
 import type { ByteRange } from '../content/blob-store.js';
-import { discard, responseStream } from './body.js';
+import { discard } from './body.js';
 import { errorFromBody, registryError } from './errors.js';
 import { repositoryScope, type RepositoryAccess } from './scope.js';
 import { isRetryableNetworkError, type Transport } from './transport.js';
@@ -72,7 +72,7 @@ export async function getBlob(t: Transport, repository: string, desc: Descriptor
   }
   const countOnly = options.verify === false || range !== undefined;
   const verifier = new VerifyingStream({ expected: range ? undefined : desc.digest, expectedSize, subject, countOnly });
-  const body = responseStream(res);
+  const body = res.body;
   // The consumer reads only the verifier, so a connection lost mid-download must fail that stream, as a
   // KilnError a retrying uploader recognises; a consumer that gives up (or a mismatch) releases the socket.
   body.on('error', (err: unknown) => verifier.destroy(downloadError(err, subject)));

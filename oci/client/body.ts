@@ -5,11 +5,6 @@ import type { HttpResponse } from './http.js';
 /** Bytes of an error body worth reading: enough for any `{"errors":…}` document, bounded against junk. */
 const ERROR_TEXT_LIMIT = 64 * 1024;
 
-/** The response body as a Node stream (empty for bodiless responses). */
-export function responseStream(res: HttpResponse): Readable {
-  return res.body;
-}
-
 /** Reads a whole body that must stay under `limit` bytes (manifests, token and JSON answers). */
 export async function readLimited(res: HttpResponse, limit: number, what: string): Promise<Buffer> {
   const declared = Number(res.headers.get('content-length') ?? NaN);
@@ -19,7 +14,7 @@ export async function readLimited(res: HttpResponse, limit: number, what: string
   }
   const parts: Buffer[] = [];
   let total = 0;
-  for await (const chunk of responseStream(res)) {
+  for await (const chunk of res.body) {
     const buf = chunk as Buffer;
     total += buf.length;
     if (total > limit) throw new KilnError('TOO_LARGE', `${what} is over the ${limit}-byte limit`);

@@ -196,8 +196,3 @@ async function pump(body: Readable, req: ClientRequest): Promise<void> {
     await iterator.return?.();
   }
 }
-
-/** An empty body, for responses that have none. */
-export function emptyBody(): Readable {
-  return Readable.from([]);
-}

@@ -1,7 +1,8 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Descriptor } from '../descriptor.js';
-import { KilnError } from '../errors.js';
+import { isKilnError, KilnError } from '../errors.js';
+import { readStreamLimited } from '../stream-util.js';
 import { blobName, headBlob } from './blobs.js';
 import { discard, StreamSlicer } from './body.js';
 import { errorStatus, registryError } from './errors.js';
@@ -98,22 +99,14 @@ const SINGLE_POST_LIMIT = 64 * 1024;
 
 /** The bytes of a small blob, which must be exactly its descriptor's size. */
 async function smallBlobBytes(source: BlobSource, desc: Descriptor, repository: string): Promise<Buffer> {
-  const stream = await open(source);
-  const parts: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    total += buf.length;
-    if (total > desc.size) {
-      stream.destroy();
-      break;
-    }
-    parts.push(buf);
+  const object = blobName(repository, desc.digest);
+  const bytes = await readStreamLimited(await open(source), desc.size, `data for ${object}`).catch((err: unknown) => {
+    throw isKilnError(err, 'TOO_LARGE') ? new KilnError('SIZE_MISMATCH', `data for ${object} is longer than the ${desc.size} bytes its descriptor declares`) : err;
+  });
+  if (bytes.length !== desc.size) {
+    throw new KilnError('SIZE_MISMATCH', `data for ${object} is ${bytes.length} bytes, not the ${desc.size} bytes its descriptor declares`);
   }
-  if (total !== desc.size) {
-    throw new KilnError('SIZE_MISMATCH', `data for ${blobName(repository, desc.digest)} is ${total > desc.size ? 'longer' : `${total} bytes`}, not the ${desc.size} bytes its descriptor declares`);
-  }
-  return Buffer.concat(parts, total);
+  return bytes;
 }
 
 /**

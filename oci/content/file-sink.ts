@@ -1,19 +1,13 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { Writable } from 'node:stream';
-import { digestAlgorithm, Digester, type Digest } from '../digest.js';
+import { digestAlgorithm, Digester, mismatchError, oversizeError, type Digest, type VerifyOptions } from '../digest.js';
 import { KilnError } from '../errors.js';
 
 /** Bytes gathered before one write(2): network chunks are 16–64 KiB, and every write is a thread-pool round trip. */
 const WRITE_BUFFER = 1 << 20;
 
-export interface FileSinkOptions {
-  /** Digest the bytes must have; checked when the stream finishes. */
-  expected?: Digest | undefined;
-  /** Size the bytes must have; more fails at once, fewer at the end. */
-  expectedSize?: number | undefined;
-  /** Names the data in errors (e.g. "blob sha256:… of app"). */
-  subject?: string | undefined;
-}
+/** What the bytes must be (digest checked at the end; more than expectedSize fails at once) and their name in errors. */
+export type FileSinkOptions = Omit<VerifyOptions, 'countOnly' | 'algorithm'>;
 
 /**
  * A Writable that hashes, counts and writes what it receives to a new file (created exclusively), in
@@ -62,12 +56,9 @@ export class FileSink extends Writable {
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.digester.update(chunk);
-    const max = this.options.expectedSize;
-    if (max !== undefined && this.digester.size > max) {
-      callback(new KilnError('SIZE_MISMATCH', `${this.subject()} is larger than its declared size ${max}`));
-      return;
-    }
-    this.append(chunk).then(() => callback(), callback);
+    const oversize = oversizeError(this.options, this.digester.size);
+    if (oversize) callback(oversize);
+    else this.append(chunk).then(() => callback(), callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
@@ -118,21 +109,13 @@ export class FileSink extends Writable {
   private async finish(): Promise<void> {
     if (this.filled > 0) await this.flush();
     await this.writing;
-    const { expected, expectedSize } = this.options;
     const actual = this.digester.digest();
-    if (expectedSize !== undefined && this.digester.size !== expectedSize) {
-      throw new KilnError('SIZE_MISMATCH', `${this.subject()} is ${this.digester.size} bytes, expected ${expectedSize} (truncated or corrupt)`);
-    }
-    if (expected !== undefined && actual !== expected) {
-      throw new KilnError('DIGEST_MISMATCH', `${this.subject()} has digest ${actual}, expected ${expected} (corrupt or tampered data)`);
-    }
+    const mismatch = mismatchError(this.options, this.digester.size, actual);
+    if (mismatch) throw mismatch;
     await this.file?.sync();
     await this.file?.close();
     this.file = undefined;
     this.result = actual;
   }
 
-  private subject(): string {
-    return this.options.subject ?? 'data';
-  }
 }
