@@ -12,6 +12,15 @@ export interface GetBlobOptions {
   verify?: boolean;
 }
 
+/** Options of `Target.putBlob`. */
+export interface PutBlobOptions {
+  /**
+   * The caller has just made these bytes (a new signature, say), so the store is unlikely to hold them: a
+   * registry target uploads without first asking whether the blob is there, saving a round trip.
+   */
+  fresh?: boolean;
+}
+
 /** What a target reference names inside its store: a tag, a digest, or nothing (the only image). */
 export interface TargetRef {
   tag?: string | undefined;
@@ -51,7 +60,7 @@ export interface Target {
    */
   getBlob(desc: Descriptor, options?: GetBlobOptions): Promise<Readable>;
   /** Stores a blob; verified against `desc` before it becomes visible. */
-  putBlob(desc: Descriptor, data: BlobData): Promise<void>;
+  putBlob(desc: Descriptor, data: BlobData, options?: PutBlobOptions): Promise<void>;
   /** Mounts a blob from another repository of the same store when possible; false means "upload it". */
   mountBlob?(desc: Descriptor, fromRepository: string): Promise<boolean>;
 

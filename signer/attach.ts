@@ -132,9 +132,12 @@ export async function appendCosignSignature(
   return { tag, digest: manifest.digest, appended: true };
 }
 
-/** Uploads bytes already in memory as a blob (a factory, so a registry upload can retry). */
+/**
+ * Uploads bytes already in memory as a blob (a factory, so a registry upload can retry). Signing writes small
+ * blobs it has just made, so no existence check first: resending a few bytes costs less than the round trip.
+ */
 export async function putBytes(target: Target, desc: Descriptor, bytes: Buffer): Promise<void> {
-  await target.putBlob(desc, async () => Readable.from([bytes]));
+  await target.putBlob(desc, async () => Readable.from([bytes]), { fresh: true });
 }
 
 function existingLayers(manifest: RawManifest): Descriptor[] {

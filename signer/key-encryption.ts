@@ -43,8 +43,7 @@ export function deriveKey(passphrase: string, salt: Uint8Array, params: ScryptPa
 export async function encryptWithPassphrase(plaintext: Uint8Array, passphrase: string): Promise<Buffer> {
   const salt = randomBytes(SALT_BYTES);
   const nonce = randomBytes(NONCE_BYTES);
-  const key = await deriveKey(passphrase, salt, WRITE_PARAMS);
-  const nacl = await loadNacl();
+  const [key, nacl] = await Promise.all([deriveKey(passphrase, salt, WRITE_PARAMS), loadNacl()]);
   const ciphertext = nacl.secretbox(plaintext, nonce, key);
   key.fill(0);
   const doc = {
@@ -78,8 +77,8 @@ export async function decryptWithPassphrase(container: Uint8Array, passphrase: s
   const nonce = base64Field(field(cipher, 'nonce'), 'cipher.nonce', fail);
   const ciphertext = base64Field(field(doc, 'ciphertext'), 'ciphertext', fail);
   if (nonce.length !== NONCE_BYTES) throw fail(`cipher.nonce is ${nonce.length} bytes, expected ${NONCE_BYTES}`);
-  const key = await deriveKey(passphrase, salt, params);
-  const nacl = await loadNacl();
+  // tweetnacl loads on the main thread while scrypt runs on the thread pool.
+  const [key, nacl] = await Promise.all([deriveKey(passphrase, salt, params), loadNacl()]);
   const plaintext = nacl.secretbox.open(ciphertext, nonce, key);
   key.fill(0);
   if (plaintext === null) {

@@ -7,6 +7,7 @@ import { rotateKey, type RotateResult } from '../../signer/rotate.js';
 import { openTarget } from '../../oci/transports.js';
 import { addFormatFlag, addRegistryFlags, type RegistryFlags } from '../common.js';
 import { printJson, printMessage } from '../output.js';
+import { passphraseFromEnvironment } from '../passphrase-env.js';
 import { promptTerminal } from '../prompt.js';
 
 interface KeygenFlags {
@@ -15,15 +16,10 @@ interface KeygenFlags {
   format: string;
 }
 
-/** Environment variables holding the key passphrase, strongest first; set-but-empty means an empty passphrase (as cosign). */
-const PASSPHRASE_ENV = ['KILN_PASSWORD', 'COSIGN_PASSWORD'] as const;
-
 /** The key passphrase: KILN_PASSWORD, COSIGN_PASSWORD, else a prompt on the terminal (twice when `confirm`). */
 export async function readPassphrase(options: { confirm: boolean; what: string }): Promise<string> {
-  for (const name of PASSPHRASE_ENV) {
-    const value = process.env[name];
-    if (value !== undefined) return value;
-  }
+  const fromEnvironment = passphraseFromEnvironment();
+  if (fromEnvironment !== undefined) return fromEnvironment;
   if (!process.stdin.isTTY) {
     throw new KilnError('USAGE', `no passphrase for ${options.what}: no terminal to ask on`, { hint: 'set COSIGN_PASSWORD or KILN_PASSWORD' });
   }

@@ -8,6 +8,7 @@ import { preloadSigning } from '../../signer/bundle.js';
 import { prefetchSigning, signImage, type SignResult } from '../../signer/sign.js';
 import { addFormatFlag, addRegistryFlags, type RegistryFlags } from '../common.js';
 import { outputSettings, printJson, printMessage, printResult, printWarning } from '../output.js';
+import { takeEarlyKey } from '../early-key.js';
 import { readPassphrase } from './keygen.js';
 import { parseDuration } from './verify.js';
 
@@ -81,7 +82,7 @@ Examples:
     const passphrase = await readPassphrase({ confirm: false, what: flags.key });
     // The key's scrypt runs on the thread pool; meanwhile the main thread loads the bundle libraries and the
     // first image's reads (manifest, tag state) go out. A key error still comes first.
-    const keyTask = loadSigningKey({ pem, passphrase, name: flags.key });
+    const keyTask = takeEarlyKey(flags.key, pem, passphrase) ?? loadSigningKey({ pem, passphrase, name: flags.key });
     keyTask.catch(() => undefined);
     if (flags.bundle) preloadSigning();
     const open = (spec: string): Promise<Target> => openTarget(spec, { mode: 'write', registry: { authfile: flags.authfile, insecure: flags.insecure } });

@@ -5,7 +5,7 @@ import { KilnError } from '../errors.js';
 import type { RawManifest } from '../manifest.js';
 import { MANIFEST_MEDIA_TYPES } from '../media-types.js';
 import { DEFAULT_TAG, formatReference, type ImageReference } from '../reference.js';
-import type { BlobData, GetBlobOptions, ReferrersQuery, Target, TargetRef } from '../target.js';
+import type { BlobData, GetBlobOptions, PutBlobOptions, ReferrersQuery, Target, TargetRef } from '../target.js';
 import { referrerDescriptor } from './referrers.js';
 import { RegistryClient, type RegistryClientOptions } from './registry-client.js';
 
@@ -73,7 +73,7 @@ export class RegistryTarget implements Target {
   }
 
   /** Uploads the blob unless the repository has it; the registry verifies the digest before committing. */
-  async putBlob(desc: Descriptor, data: BlobData): Promise<void> {
+  async putBlob(desc: Descriptor, data: BlobData, options: PutBlobOptions = {}): Promise<void> {
     const pending = this.uploading.get(desc.digest);
     if (pending) {
       // Same digest, same bytes: once the first upload is stored, this one is too (a failed one is retried here).
@@ -83,7 +83,9 @@ export class RegistryTarget implements Target {
         return;
       }
     }
-    const upload = this.client.uploadBlob(this.repository, desc, data, this.chunkSize === undefined ? {} : { chunkSize: this.chunkSize }).then(() => undefined);
+    const upload = this.client
+      .uploadBlob(this.repository, desc, data, { ...(this.chunkSize === undefined ? {} : { chunkSize: this.chunkSize }), skipExisting: options.fresh !== true })
+      .then(() => undefined);
     this.uploading.set(desc.digest, upload);
     try {
       await upload;
