@@ -150,9 +150,9 @@ Where a CLI run's time goes: node's start-up (${ms(n)}) is paid by every run, so
 this machine, while one run given the 100 references checks them in ${oneRunSeconds.toFixed(2)} s and the library loop in
 ${libSeconds.toFixed(2)} s (${ms(libSeconds / MANY)} each: reading the
 manifest, \`.sig\`, referrers, bundle and tag state over HTTP, and the ECDSA checks). Signing adds the key's scrypt
-(${ms(median(scrypt))} here; keys as cosign writes them, N=32768), which runs on the thread pool while the main
-thread loads @sigstore/sign's bundle builder and reads the image and its tag state; the writes (\`.sig\`, bundle,
-tag state) go out concurrently, the tag state's tag last. Verifying loads only @sigstore/verify. Node's start-up and
+(${ms(median(scrypt))} here; keys as cosign writes them, N=32768), which starts on the thread pool before the CLI's modules load (cli/early-key.ts)
+while the main thread loads them and @sigstore/sign's bundle builder and reads the image and its tag state; the writes (\`.sig\`, bundle,
+tag state) go out concurrently, fresh blobs without an existence check first, the tag state's tag last. Verifying loads only @sigstore/verify. Node's start-up and
 scrypt are the machine's speed: compare them with other runs before comparing sign times. A CI job verifying many images should pass them to one
 \`kiln verify\`. Signing the 100 images with one \`kiln sign\` run took ${signManySeconds.toFixed(2)} s (key decrypted once).
 Reproduce: \`npm run bench -- sign\` (BENCH_ROUNDS=${ROUNDS}).`,
