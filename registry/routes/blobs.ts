@@ -1,7 +1,9 @@
 import { pipeline } from 'node:stream/promises';
 import type { ByteRange } from '../../oci/content/blob-store.js';
+import { FsBlobStore } from '../../oci/content/fs-blob-store.js';
 import type { AreaRoutes, RouteContext } from '../context.js';
 import { RegistryError } from '../errors.js';
+import { sendFileBody } from '../send-file.js';
 import { checkDigest } from '../routing.js';
 
 type BlobRoute = { area: 'blobs'; name: string; digest: string };
@@ -47,6 +49,11 @@ async function serveBlob(ctx: RouteContext, route: BlobRoute, withBody: boolean)
   }
   if (!withBody || info.size === 0) {
     res.end();
+    return;
+  }
+  if (blobs instanceof FsBlobStore) {
+    const start = range?.start ?? 0;
+    await sendFileBody(res, blobs.path(digest), start, (range ? range.end + 1 : info.size) - start);
     return;
   }
   await pipeline(await blobs.get(digest, range), res);
