@@ -38,6 +38,8 @@ export class OciLayout {
   readonly blobs: FsBlobStore;
   readonly mode: LayoutMode;
   private queue: Promise<unknown> = Promise.resolve();
+  /** A new layout whose index.json and oci-layout are not written yet (see open()). */
+  private pending = false;
 
   private constructor(dir: string, mode: LayoutMode) {
     this.dir = dir;
@@ -45,14 +47,25 @@ export class OciLayout {
     this.blobs = new FsBlobStore({ root: join(dir, 'blobs'), tmpDir: join(dir, TMP_DIR) });
   }
 
-  /** Opens (and in `write` mode creates) the layout at `dir`, validating `oci-layout` and `index.json`. */
+  /**
+   * Opens (and in `write` mode creates) the layout at `dir`, validating `oci-layout` and `index.json`. A new
+   * layout gets its `blobs/` now and its `index.json` and `oci-layout` at the first index update or at close():
+   * written once, not also empty at open, and until then no reader takes the directory for a complete layout.
+   */
   static async open(dir: string, mode: LayoutMode): Promise<OciLayout> {
     const layout = new OciLayout(dir, mode);
-    // A leftover temp dir alone (a crash during creation) still counts as empty.
-    const entries = (await readdirOrUndefined(dir))?.filter((e) => e !== TMP_DIR);
+    // A directory holding only what creation makes before the spec files (a crash during a copy into a new
+    // layout) is still new: its blobs are verified and durable, so they stay and the layout completes.
+    const all = await readdirOrUndefined(dir);
+    const entries = all?.filter((e) => e !== TMP_DIR && e !== 'blobs');
     if (entries === undefined || entries.length === 0) {
-      if (mode === 'read') throw new KilnError('LAYOUT_INVALID', `${dir} is not an OCI image layout: ${entries ? 'the directory is empty' : 'no such directory'}`);
-      await layout.init();
+      if (mode === 'read') {
+        const why = all === undefined ? 'no such directory' : all.includes('blobs') ? 'it has no oci-layout (an unfinished copy?)' : 'the directory is empty';
+        throw new KilnError('LAYOUT_INVALID', `${dir} is not an OCI image layout: ${why}`);
+      }
+      await mkdir(join(dir, 'blobs'), { recursive: true });
+      layout.pending = true;
+      return layout;
     } else if (!entries.includes('oci-layout')) {
       throw new KilnError('LAYOUT_INVALID', `${join(dir, 'oci-layout')}: missing, so ${dir} is not an OCI image layout`, {
         hint: mode === 'write' ? 'write into an empty or new directory' : undefined,
@@ -65,6 +78,11 @@ export class OciLayout {
 
   /** The validated contents of index.json. */
   async readIndex(): Promise<ImageIndex> {
+    if (this.pending) {
+      // Another writer may have completed the new layout since open(): then its index.json is the one to update.
+      if (!(await exists(join(this.dir, 'oci-layout')))) return emptyIndex();
+      this.pending = false;
+    }
     const file = join(this.dir, 'index.json');
     return parseIndexFile(await readSmall(file), file);
   }
@@ -156,9 +174,10 @@ export class OciLayout {
     return [...new Set(names)];
   }
 
-  /** Removes the layout's temp directory when nothing is left in it. */
+  /** Writes a new layout's spec files if no update did, then removes the temp directory when nothing is left in it. */
   async close(): Promise<void> {
     await this.queue.catch(() => undefined);
+    if (this.pending) await this.updateIndex((entries) => entries);
     try {
       await rmdir(join(this.dir, TMP_DIR));
     } catch (err) {
@@ -174,19 +193,15 @@ export class OciLayout {
       const index = await this.readIndex();
       const next: ImageIndex = { ...index, mediaType: index.mediaType ?? MediaType.OciIndex, manifests: change(index.manifests) };
       await writeFileAtomic(join(this.dir, 'index.json'), serializeIndex(next), join(this.dir, TMP_DIR));
+      if (this.pending) {
+        // oci-layout last: it marks the directory as a complete layout.
+        await writeFileAtomic(join(this.dir, 'oci-layout'), Buffer.from(`${JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION })}\n`), join(this.dir, TMP_DIR));
+        this.pending = false;
+      }
     };
     const job = this.queue.then(run, run);
     this.queue = job.catch(() => undefined);
     return job;
-  }
-
-  private async init(): Promise<void> {
-    await mkdir(join(this.dir, 'blobs'), { recursive: true });
-    const tmp = join(this.dir, TMP_DIR);
-    const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
-    // oci-layout last: it marks the directory as a complete layout.
-    await writeFileAtomic(join(this.dir, 'index.json'), serializeIndex(index), tmp);
-    await writeFileAtomic(join(this.dir, 'oci-layout'), Buffer.from(`${JSON.stringify({ imageLayoutVersion: OCI_LAYOUT_VERSION })}\n`), tmp);
   }
 
   private assertWritable(): void {
@@ -202,6 +217,10 @@ function indexEntry(manifest: RawManifest): Descriptor {
     desc.artifactType = manifest.parsed.config.mediaType;
   }
   return desc;
+}
+
+function emptyIndex(): ImageIndex {
+  return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
 }
 
 function refName(d: Descriptor): string | undefined {
@@ -223,6 +242,16 @@ async function readSmall(file: string): Promise<Buffer> {
     if (isNotFound(err)) throw new KilnError('LAYOUT_INVALID', `${file}: missing, so this is not an OCI image layout`, { cause: err });
     if (err instanceof KilnError) throw err;
     throw new KilnError('LAYOUT_INVALID', `${file}: cannot read (${errorMessage(err)})`, { cause: err });
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
   }
 }
 

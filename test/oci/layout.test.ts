@@ -143,6 +143,58 @@ describe('OCI image layout', () => {
     expect(err.message).toMatch(/oci-layout: missing/);
   });
 
+  it('writes a new layout\'s index.json and oci-layout once, at the first index update: never visible empty or partial', async () => {
+    const dir = join(root, 'deferred');
+    const image = await makeRandomImage({ layers: 2 });
+    const t = await openOciLayout({ dir, ref: 'v1', mode: 'write' });
+    expect(await readdir(dir)).toEqual(['blobs']);
+    expect(await t.tags()).toEqual([]);
+    for (const layer of image.layers) await t.putBlob(layer.desc, Readable.from([layer.bytes]));
+    await t.putBlob(image.configDesc, Readable.from([image.config]));
+    // Blobs are in, the image is not tagged yet: no reader takes the directory for a layout.
+    expect(existsSync(join(dir, 'index.json'))).toBe(false);
+    const early = await rejection(openOciLayout({ dir, mode: 'read' }));
+    expect(early.code).toBe('LAYOUT_INVALID');
+    expect(early.message).toMatch(/no oci-layout/);
+    await t.putManifest(image.manifest, 'v1');
+    expect(JSON.parse(await readFile(join(dir, 'oci-layout'), 'utf8'))).toEqual({ imageLayoutVersion: '1.0.0' });
+    await t.close();
+    const r = await openOciLayout({ dir, ref: 'v1', mode: 'read' });
+    expect((await r.resolve()).digest).toBe(image.manifest.digest);
+  });
+
+  it('completes a new layout left with blobs only (a copy that stopped midway), keeping its blobs', async () => {
+    const dir = join(root, 'resumed');
+    const image = await makeRandomImage({ layers: 1 });
+    const layer = image.layers[0]!;
+    const first = await openOciLayout({ dir, mode: 'write' });
+    await first.putBlob(layer.desc, Readable.from([layer.bytes]));
+    // No close(): as after a crash, the directory has blobs/ and no spec files.
+    const again = await openOciLayout({ dir, mode: 'write' });
+    expect(await again.statBlob(layer.desc.digest)).toBe(layer.bytes.length);
+    await writeImageToTarget(again, image, 'v1');
+    await again.close();
+    expect((await (await openOciLayout({ dir, ref: 'v1', mode: 'read' })).resolve()).digest).toBe(image.manifest.digest);
+  });
+
+  it('two writers opening the same new layout keep both tags', async () => {
+    const dir = join(root, 'two-writers');
+    const [a, b] = await Promise.all([makeRandomImage({ layers: 1 }), makeRandomImage({ layers: 1 })]);
+    const first = await openOciLayout({ dir, mode: 'write' });
+    const second = await openOciLayout({ dir, mode: 'write' });
+    await writeImageToTarget(first, a, 'a');
+    await writeImageToTarget(second, b, 'b');
+    await Promise.all([first.close(), second.close()]);
+    expect(await (await openOciLayout({ dir, mode: 'read' })).tags()).toEqual(['a', 'b']);
+  });
+
+  it('closing a new layout nothing was written to leaves an empty, valid layout', async () => {
+    const dir = join(root, 'empty');
+    await (await openOciLayout({ dir, mode: 'write' })).close();
+    expect((await readdir(dir)).sort()).toEqual(['blobs', 'index.json', 'oci-layout']);
+    expect(await (await openOciLayout({ dir, mode: 'read' })).tags()).toEqual([]);
+  });
+
   it('rejects a corrupt blob and never makes it visible', async () => {
     const dir = join(root, 'corrupt');
     const image = await makeRandomImage({ layers: 1 });

@@ -11,7 +11,7 @@ import { isKilnError } from '../../../oci/errors.js';
 
 const sha256 = (b: Buffer): Digest => `sha256:${createHash('sha256').update(b).digest('hex')}` as Digest;
 
-/** Network-like chunks: uneven sizes that straddle the sink's 1 MiB buffers. */
+/** Network-like chunks: uneven sizes that straddle the sink's 256 KiB buffers. */
 function chunked(data: Buffer): Readable {
   const sizes = [1, 65536, 16384, 1 << 20, 300_000, 7];
   const parts: Buffer[] = [];
@@ -37,6 +37,14 @@ describe('FileSink', () => {
     expect(readFileSync(join(dir, 'blob')).equals(data)).toBe(true);
     expect(sink.digest).toBe(sha256(data));
     expect(sink.size).toBe(data.length);
+  });
+
+  it('writes a blob larger than its background fdatasync interval (16 MiB) intact', async () => {
+    const data = randomBytes(40 * (1 << 20) + 777);
+    const sink = new FileSink(join(dir, 'big'), { expected: sha256(data), expectedSize: data.length });
+    await pipeline(chunked(data), sink);
+    expect(readFileSync(join(dir, 'big')).equals(data)).toBe(true);
+    expect(sink.digest).toBe(sha256(data));
   });
 
   it('computes the digest when none is expected, also of an empty stream', async () => {
