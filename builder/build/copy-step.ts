@@ -1,11 +1,12 @@
 import { KilnError, errorMessage } from '../../oci/errors.js';
-import { digestCopyInputs, planCopy, type PlanCopyOptions } from '../context/copy-plan.js';
+import { digestCopyInputs, planCopy, planCopyDeferred, type PlanCopyOptions } from '../context/copy-plan.js';
 import type { AddInstruction, CopyInstruction } from '../dockerfile/instructions.js';
 import { heredocBody } from '../dockerfile/heredoc.js';
 import { expandWord } from '../dockerfile/shell-lex.js';
 import { resolveUser } from '../executor/user.js';
 import { cacheKey } from './cache-key.js';
-import { storeLayer } from './layer-store.js';
+import type { LayerEntry } from '../layer/entry.js';
+import { storeLayer, type FreshLayer } from './layer-store.js';
 import { expand } from './meta-steps.js';
 import type { StageState } from './stage-state.js';
 import type { SourceTree, StepContext } from './step-context.js';
@@ -34,7 +35,7 @@ export async function copyStep(ctx: StepContext, state: StageState, ins: CopyIns
   const checksum = ins.kind === 'ADD' && ins.checksum !== undefined ? x(ins.checksum) : undefined;
 
   // Heredoc bodies, downloads and unpacked archives live only as long as the step: the layer is written, and the
-  // rootfs updated (in layerStep, before this removal), from them.
+  // rootfs updated (while the layer is written, before this removal), from them.
   const scratch = await ctx.store.scratch('copy');
   try {
     return await copyWith(ctx, state, ins, { where, patterns, dest, chown, chmod, excludes, inline, tree, workdir, checksum, scratch });
@@ -73,20 +74,42 @@ async function copyWith(ctx: StepContext, state: StageState, ins: CopyInstructio
     tmpDir: a.scratch,
     ...(ins.kind === 'ADD' ? { add: { tmpDir: a.scratch, ...(checksum !== undefined ? { checksum } : {}), epoch: ctx.epoch, unpack: ins.unpack } } : {}),
   };
+  const flags = { chown: chown ?? null, chmod: chmod ?? null, parents: base.parents, excludes, link: ins.link, checksum: checksum ?? null, unpack: ins.kind === 'ADD' ? (ins.unpack ?? null) : null };
+  const parent = state.fsKey;
+  const keyOf = (inputs: string): string => cacheKey(parent, [ins.kind, patterns, inline.map((i) => [i.name, i.content.toString('base64')]), dest, workdir, flags, inputs]);
+  const planOptions = async (rootfs: string): Promise<PlanCopyOptions> => {
+    const owner = chown === undefined ? undefined : await resolveUser(rootfs, chown);
+    return { ...base, source: await tree.open(), rootfs, ...(owner ? { chown: { uid: owner.uid, gid: owner.gid } } : {}) };
+  };
+  // The rootfs takes the change while the layer is written, not after (layerStep's addLayer then skips it).
+  const store = async (rootfs: string, entries: LayerEntry[], contentDigests?: Map<string, string>): Promise<FreshLayer | undefined> =>
+    entries.length === 0 ? undefined : await storeLayer(ctx.store, entries, ctx.epoch, { applyTo: { rootfs, name: `stage ${state.name}` }, ...(contentDigests ? { contentDigests } : {}) });
+
+  if (tree.key === undefined && !(await ctx.mayHit())) {
+    // No lookup can hit, so the key can wait: the layer is written first (the rootfs updated meanwhile) and the
+    // key made from the digests of the bytes it read, rather than from a first full read of every source.
+    const layer = await ctx.unkeyedLayerStep(state, ins.original, async (rootfs) => {
+      try {
+        const plan = await planCopyDeferred(await planOptions(rootfs));
+        const digests = new Map<string, string>();
+        const stored = await store(rootfs, plan.entries, digests);
+        return { key: keyOf(await plan.lookupDigest(digests)), layer: stored };
+      } catch (err) {
+        throw located(err, where, ins.original);
+      }
+    });
+    return { createdBy: `${ins.original} # kiln`, emptyLayer: layer === undefined };
+  }
+
   let inputs: string;
   try {
     inputs = tree.key ?? (await digestCopyInputs({ ...base, source: await tree.open() }));
   } catch (err) {
     throw located(err, where, ins.original);
   }
-  const flags = { chown: chown ?? null, chmod: chmod ?? null, parents: base.parents, excludes, link: ins.link, checksum: checksum ?? null, unpack: ins.kind === 'ADD' ? (ins.unpack ?? null) : null };
-  const key = cacheKey(state.fsKey, [ins.kind, patterns, inline.map((i) => [i.name, i.content.toString('base64')]), dest, workdir, flags, inputs]);
-  const layer = await ctx.layerStep(state, key, ins.original, async (rootfs) => {
+  const layer = await ctx.layerStep(state, keyOf(inputs), ins.original, async (rootfs) => {
     try {
-      const owner = chown === undefined ? undefined : await resolveUser(rootfs, chown);
-      const plan = await planCopy({ ...base, source: await tree.open(), rootfs, ...(owner ? { chown: { uid: owner.uid, gid: owner.gid } } : {}) });
-      if (plan.entries.length === 0) return undefined;
-      return await storeLayer(ctx.store, plan.entries, ctx.epoch);
+      return await store(rootfs, (await planCopy(await planOptions(rootfs))).entries);
     } catch (err) {
       throw located(err, where, ins.original);
     }

@@ -95,7 +95,30 @@ export class BuildSession implements StepContext {
     this.emit({ type: 'step', id, stage: state.name, text, cached: false });
     const started = Date.now();
     const rootfs = await state.rootfs(this.store);
-    const layer = await produce(rootfs, id);
+    return this.record(state, key, await produce(rootfs, id), id, started);
+  }
+
+  async unkeyedLayerStep(
+    state: StageState,
+    text: string,
+    produce: (rootfs: string, stepId: number) => Promise<{ key: string; layer: ImageLayer | undefined }>,
+  ): Promise<ImageLayer | undefined> {
+    const id = ++this.stepIds;
+    this.emit({ type: 'step', id, stage: state.name, text, cached: false });
+    const started = Date.now();
+    const rootfs = await state.rootfs(this.store);
+    const { key, layer } = await produce(rootfs, id);
+    state.fsKey = key;
+    return this.record(state, key, layer, id, started);
+  }
+
+  async mayHit(): Promise<boolean> {
+    if (this.options.noCache) return false;
+    return this.remoteCaches.length > 0 || !(await this.store.cache.isEmpty());
+  }
+
+  /** Appends a step's layer to the stage and records it in the cache under `key`. */
+  private async record(state: StageState, key: string, layer: ImageLayer | undefined, id: number, started: number): Promise<ImageLayer | undefined> {
     if (layer) await state.addLayer(this.store, layer);
     const result: CachedStep = layer ? { layer: { mediaType: layer.descriptor.mediaType, digest: layer.descriptor.digest, size: layer.descriptor.size, diffId: layer.diffId } } : {};
     await this.store.cache.put(key, result);

@@ -38,6 +38,17 @@ export interface StepContext {
     text: string,
     produce: (rootfs: string, stepId: number) => Promise<ImageLayer | undefined>,
   ): Promise<ImageLayer | undefined>;
+  /**
+   * layerStep for a step whose key is only known once it has run (its inputs are read while it runs): for when
+   * `mayHit` said no lookup could hit. `produce` returns the key with the layer; the result is recorded under it.
+   */
+  unkeyedLayerStep(
+    state: StageState,
+    text: string,
+    produce: (rootfs: string, stepId: number) => Promise<{ key: string; layer: ImageLayer | undefined }>,
+  ): Promise<ImageLayer | undefined>;
+  /** Whether a cache lookup could hit now: not with --no-cache, nor without --cache-from on an empty local cache. */
+  mayHit(): Promise<boolean>;
   /** Host file holding secret `id`, or undefined when the build has none. */
   secretFile(id: string): Promise<string | undefined>;
   /** A host path for a RUN bind mount from `from` (stage, named context or image; the context when absent). */

@@ -7,7 +7,7 @@ import { KilnError } from '../../oci/errors.js';
 import { archiveEntries } from './add-archive.js';
 import { download, isGitSource, isHttpSource, parseChecksum, type Download } from './add-url.js';
 import { parseChmod, type ChmodSpec } from './chmod.js';
-import { collectLocalSources, type CopySource, type CopyUnit, type SourceFile } from './copy-sources.js';
+import { collectLocalSources, digestUnits, type CopySource, type CopyUnit, type SourceFile } from './copy-sources.js';
 import { DestTree } from './dest-tree.js';
 import { isTarFile } from './tar-read.js';
 
@@ -47,6 +47,15 @@ export interface CopyPlan {
   inputsDigest: string;
 }
 
+/**
+ * A plan whose sources are not read yet: `lookupDigest` gives what digestCopyInputs would, reading only the files
+ * whose digest `known` (by absolute source path, e.g. the layer writer's contentDigests) does not hold.
+ */
+export interface DeferredCopyPlan {
+  entries: LayerEntry[];
+  lookupDigest(known?: ReadonlyMap<string, string>): Promise<string>;
+}
+
 /** A unit of a step that is not a local path: a downloaded URL or a heredoc. */
 type ExtraUnit = { type: 'url'; url: string; download: Download } | { type: 'inline'; name: string; content: Buffer; sha256: string };
 
@@ -66,8 +75,29 @@ export async function digestCopyInputs(options: Omit<PlanCopyOptions, 'rootfs'>)
 
 /** Plans a COPY/ADD: the entries of its layer, with BuildKit's rules for sources, destination and metadata. */
 export async function planCopy(options: PlanCopyOptions): Promise<CopyPlan> {
-  const instruction = options.add ? 'ADD' : 'COPY';
   const collected = await collect(options);
+  return { entries: await planEntries(options, collected), inputsDigest: collected.inputsDigest };
+}
+
+/**
+ * planCopy without reading the local sources' content first (the entries need only their stat), for a step whose
+ * cache lookup cannot hit: the layer can be written while they are hashed for its key.
+ */
+export async function planCopyDeferred(options: PlanCopyOptions): Promise<DeferredCopyPlan> {
+  const collected = await collect(options, true);
+  const entries = await planEntries(options, collected);
+  return {
+    entries,
+    // As digestCopyInputs, which never has the owner (the step's key holds --chown as written).
+    lookupDigest: async (known) => {
+      await digestUnits(collected.units, options.source, known);
+      return inputsDigest({ ...options, chown: undefined }, collected.units, collected.extras);
+    },
+  };
+}
+
+async function planEntries(options: PlanCopyOptions, collected: Collected): Promise<LayerEntry[]> {
+  const instruction = options.add ? 'ADD' : 'COPY';
   const { units, extras, chmod } = collected;
   const owner = options.chown ?? { uid: 0, gid: 0 };
   const now = Math.floor(Date.now() / 1000);
@@ -145,7 +175,7 @@ export async function planCopy(options: PlanCopyOptions): Promise<CopyPlan> {
   }
   const entries = tree.entries();
   await checkConflicts(tree, entries);
-  return { entries, inputsDigest: collected.inputsDigest };
+  return entries;
 }
 
 /** BuildKit refuses a directory over an existing non-directory and a file over an existing directory. */
@@ -163,7 +193,7 @@ async function writeInline(options: Omit<PlanCopyOptions, 'rootfs'>, extra: { na
   return path;
 }
 
-async function collect(options: Omit<PlanCopyOptions, 'rootfs'>): Promise<Collected> {
+async function collect(options: Omit<PlanCopyOptions, 'rootfs'>, deferDigests = false): Promise<Collected> {
   const instruction = options.add ? 'ADD' : 'COPY';
   const chmod = options.chmod === undefined || options.chmod === '' ? undefined : parseChmod(options.chmod);
   const local: string[] = [];
@@ -188,8 +218,9 @@ async function collect(options: Omit<PlanCopyOptions, 'rootfs'>): Promise<Collec
   for (const i of options.inline ?? []) {
     extras.push({ type: 'inline', name: i.name, content: i.content, sha256: createHash('sha256').update(i.content).digest('hex') });
   }
-  const units = await collectLocalSources({ source: options.source, patterns: local, excludes: options.excludes, parents: options.parents, instruction });
-  return { units, extras, chmod, inputsDigest: inputsDigest(options, units, extras) };
+  const units = await collectLocalSources({ source: options.source, patterns: local, excludes: options.excludes, parents: options.parents, instruction, deferDigests });
+  // Deferred: the files are not read yet, so there is no digest (planCopyDeferred's lookupDigest makes it).
+  return { units, extras, chmod, inputsDigest: deferDigests ? '' : inputsDigest(options, units, extras) };
 }
 
 /** sha256 hex over the step's options and, in copy order, every source path's type, mode, size, digest and link. */

@@ -47,6 +47,8 @@ export interface CollectOptions {
   excludes: string[];
   parents: boolean;
   instruction: 'COPY' | 'ADD';
+  /** Leave `sha256` (and symlinks' `linkname`) unset, for `digestUnits` to fill later. */
+  deferDigests?: boolean;
 }
 
 const hashLimit = createLimiter(16);
@@ -59,7 +61,7 @@ export async function collectLocalSources(options: CollectOptions): Promise<Copy
     if (options.parents) units.push(...(await parentsUnit(arg, options, exclude)));
     else units.push(...(await plainUnits(arg, options, exclude)));
   }
-  await digestUnits(units, options.source);
+  if (!options.deferDigests) await digestUnits(units, options.source);
   return units;
 }
 
@@ -184,8 +186,11 @@ async function parentsUnit(arg: string, options: CollectOptions, exclude: Patter
   return [{ type: 'parents', dir: base.file, items }];
 }
 
-/** Fills `sha256` of every file, through the stat cache when it belongs to this source root. */
-async function digestUnits(units: CopyUnit[], source: CopySource): Promise<void> {
+/**
+ * Fills `sha256` of every file, through the stat cache when it belongs to this source root; `known` holds digests
+ * already made from the files' bytes by absolute path (by the layer writer), which are taken and not read again.
+ */
+export async function digestUnits(units: CopyUnit[], source: CopySource, known?: ReadonlyMap<string, string>): Promise<void> {
   const cache = source.statCache && source.statCache.root === resolve(source.root) ? source.statCache : undefined;
   const files: SourceFile[] = [];
   for (const u of units) {
@@ -195,8 +200,12 @@ async function digestUnits(units: CopyUnit[], source: CopySource): Promise<void>
   await Promise.all(
     files.map((f) =>
       hashLimit(async () => {
+        const sha256 = f.kind === 'symlink' ? undefined : known?.get(f.abs);
         if (f.kind === 'symlink') f.linkname = await readlink(f.abs);
-        else f.sha256 = cache ? await cache.digest(f.rootRel, f.stat) : await hashFile(f.abs);
+        else if (sha256 !== undefined) {
+          f.sha256 = sha256;
+          cache?.remember(f.rootRel, f.stat, sha256);
+        } else f.sha256 = cache ? await cache.digest(f.rootRel, f.stat) : await hashFile(f.abs);
       }),
     ),
   );

@@ -79,15 +79,19 @@ export class StatCache {
     }
     this.misses++;
     const sha256 = await hashFile(join(this.root, relPath));
+    this.remember(relPath, stat, sha256);
+    return sha256;
+  }
+
+  /** Records the digest of a file at `relPath` with `stat` that was read elsewhere (as `digest` would after a miss). */
+  remember(relPath: string, stat: BigIntStats, sha256: string): void {
     const now = BigInt(Date.now()) * 1_000_000n;
     if (now - stat.mtimeNs > RACY_WINDOW_NS) {
-      this.entries.set(relPath, { ...fp, sha256 });
+      this.entries.set(relPath, { ...fingerprint(stat), sha256 });
       this.dirty = true;
-    } else if (cached) {
-      this.entries.delete(relPath);
+    } else if (this.entries.delete(relPath)) {
       this.dirty = true;
     }
-    return sha256;
   }
 
   /** Writes the cache when it changed, atomically (temp file + rename). */

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -32,6 +32,8 @@ export interface WriteLayerOptions {
   epoch: number;
   /** Existing directory to put the blob in. */
   dir: string;
+  /** Filled with the sha256 hex of each file source's bytes as they went into the layer (read once for both). */
+  contentDigests?: Map<string, string>;
 }
 
 /**
@@ -53,8 +55,9 @@ export async function writeLayer(options: WriteLayerOptions): Promise<LayerFile>
         if (ahead.isSmall(i)) {
           const data = await ahead.take(i);
           if (data.length !== member.header.size) throw changedSize(member.source, member.header);
+          options.contentDigests?.set(member.source, createHash('sha256').update(data).digest('hex'));
           await gz.write(data);
-        } else await streamContent(gz, member.source, member.header);
+        } else await streamContent(gz, member.source, member.header, options.contentDigests);
         const pad = padding(member.header.size);
         if (pad > 0) await gz.write(Buffer.alloc(pad));
       }
@@ -77,6 +80,11 @@ export async function writeLayer(options: WriteLayerOptions): Promise<LayerFile>
     await rm(tmp, { force: true });
     throw err;
   }
+}
+
+/** Throws what writeLayer would throw for `entries` before writing anything (paths, numbers, duplicates, hard links). */
+export function checkLayerEntries(entries: LayerEntry[], epoch: number): void {
+  toMembers(entries, epoch);
 }
 
 interface Member {
@@ -157,15 +165,18 @@ function checkHardlinks(sorted: Member[], byPath: Map<string, Member>): void {
 }
 
 /** Streams a file's bytes, refusing a file whose size changed since it was listed (the tar header is already out). */
-async function streamContent(gz: ParallelGzip, source: string, header: TarHeaderFields): Promise<void> {
+async function streamContent(gz: ParallelGzip, source: string, header: TarHeaderFields, digests: Map<string, string> | undefined): Promise<void> {
+  const hash = digests ? createHash('sha256') : undefined;
   let copied = 0;
   for await (const chunk of createReadStream(source, { highWaterMark: 256 * 1024 })) {
     const buf = chunk as Buffer;
     copied += buf.length;
     if (copied > header.size) break;
+    hash?.update(buf);
     await gz.write(buf);
   }
   if (copied !== header.size) throw changedSize(source, header);
+  if (hash) digests?.set(source, hash.digest('hex'));
 }
 
 function changedSize(source: string, header: TarHeaderFields): KilnError {

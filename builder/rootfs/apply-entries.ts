@@ -1,6 +1,7 @@
 import { constants as fsConstants, copyFileSync, lstatSync, renameSync } from 'node:fs';
 import { KilnError } from '../../oci/errors.js';
 import type { LayerEntry } from '../layer/entry.js';
+import { FileCopier } from './file-copier.js';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX, compareLayerPaths } from '../layer/order.js';
 import { TreeApplier, realRoot, type MemberMeta, type MemberNode } from './tree-applier.js';
 
@@ -20,7 +21,15 @@ export interface ApplyEntriesOptions {
    * root, as only root can give a moved file the owner a copy would have.
    */
   move?: boolean;
+  /**
+   * Copy files on a worker thread while the main thread goes on (e.g. writing the layer). Default: when copying
+   * at least OFF_THREAD_MIN_FILES files, below which starting the thread costs more than it saves.
+   */
+  offThread?: boolean;
 }
+
+/** Copies from this many files on go to a worker thread by default. */
+export const OFF_THREAD_MIN_FILES = 256;
 
 // The tar mtime field holds 11 octal digits; the writer clamps to it and to 0 (tar-header.ts).
 const MAX_TAR_MTIME = 0o77777777777;
@@ -33,8 +42,19 @@ const MARKER_META: MemberMeta = { mode: 0, uid: 0, gid: 0, mtime: 0, xattrs: {} 
  */
 export async function applyEntries(options: ApplyEntriesOptions): Promise<void> {
   const root = await realRoot(options.rootfs, options.name);
-  const tree = new TreeApplier(root, `layer ${options.name}`);
   const move = options.move === true && process.getuid?.() === 0;
+  const files = move ? 0 : options.entries.reduce((n, e) => (e.type === 'file' ? n + 1 : n), 0);
+  const copier = !move && (options.offThread ?? files >= OFF_THREAD_MIN_FILES) ? new FileCopier(`layer ${options.name}`, process.getuid?.() === 0) : undefined;
+  try {
+    await applyMembers(options, root, move, copier);
+  } finally {
+    // After a failure the queue is abandoned: the thread stops before the caller removes the rootfs.
+    await copier?.close();
+  }
+}
+
+async function applyMembers(options: ApplyEntriesOptions, root: string, move: boolean, copier: FileCopier | undefined): Promise<void> {
+  const tree = new TreeApplier(root, `layer ${options.name}`, copier);
   for (const { name, entry } of members(options.entries)) {
     if (entry.type === 'whiteout' || entry.type === 'opaque') {
       await tree.apply(name, { kind: 'file', write: () => undefined }, MARKER_META);
@@ -48,7 +68,8 @@ export async function applyEntries(options: ApplyEntriesOptions): Promise<void> 
       xattrs: entry.xattrs ?? {},
     };
     let node: MemberNode;
-    if (entry.type === 'file') node = { kind: 'file', write: (target) => place(entry.source, target, entry.size, move && !entry.foreignXattrs, name) };
+    if (entry.type === 'file' && copier) node = { kind: 'copy', source: entry.source, size: entry.size };
+    else if (entry.type === 'file') node = { kind: 'file', write: (target) => place(entry.source, target, entry.size, move && !entry.foreignXattrs, name) };
     else if (entry.type === 'directory') node = { kind: 'directory' };
     else node = { kind: entry.type, linkname: entry.linkname };
     await tree.apply(name, node, meta);

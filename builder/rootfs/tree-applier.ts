@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { KilnError, errorMessage } from '../../oci/errors.js';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX } from '../layer/order.js';
+import type { FileCopier } from './file-copier.js';
 import { RootResolver } from './resolve.js';
 import { isLayerXattr, writeXattrs, type Xattrs } from './xattrs.js';
 
@@ -25,7 +26,9 @@ export type MemberNode =
   | { kind: 'symlink'; linkname: string }
   | { kind: 'hardlink'; linkname: string }
   | { kind: 'fifo' }
-  | { kind: 'file'; write: (target: string) => Promise<void> | void };
+  | { kind: 'file'; write: (target: string) => Promise<void> | void }
+  /** A file copied from `source` by the applier's FileCopier, in the background (see `copier`). */
+  | { kind: 'copy'; source: string; size: number };
 
 /**
  * Writes layer members onto a rootfs as docker does: whiteouts delete, opaque markers hide what lower layers had in
@@ -50,6 +53,11 @@ export class TreeApplier {
     private readonly root: string,
     /** Prefix of error messages, e.g. `layer sha256:…`. */
     readonly subject: string,
+    /**
+     * Takes `copy` members: they are queued, and drained before anything is removed from the tree (a queued
+     * target's parent could go, or become a symlink), before a hard link (its source may be queued) and at the end.
+     */
+    private readonly copier?: FileCopier,
   ) {
     this.resolver = new RootResolver(root, subject);
   }
@@ -67,6 +75,7 @@ export class TreeApplier {
 
   /** Hides lower content under opaque directories, then sets directory metadata and xattrs. */
   async finish(): Promise<void> {
+    await this.copier?.drain();
     for (const dir of this.opaque) if (this.reachedDirectly(dir)) this.prune(dir);
     for (const { path, meta } of this.dirs.reverse()) {
       if (this.reachedDirectly(path) && lstatIfExists(path)?.isDirectory()) this.setMeta(path, meta, false);
@@ -93,22 +102,35 @@ export class TreeApplier {
       this.opaque.add(this.resolver.dir(parentParts, name, true) as string);
       return;
     }
-    if (base.startsWith(WHITEOUT_PREFIX)) return this.whiteout(name, parentParts, base.slice(WHITEOUT_PREFIX.length));
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      await this.copier?.drain();
+      return this.whiteout(name, parentParts, base.slice(WHITEOUT_PREFIX.length));
+    }
     const parent = this.resolver.dir(parentParts, name, true) as string;
     const target = join(parent, base);
+    // Two names can reach one path through symlinks: a copy queued there must land before this entry replaces it.
+    if (this.copier && this.added.has(target)) await this.copier.drain();
+    const existing = lstatIfExists(target);
+    // Removing what is there could take a queued copy's parent with it: the copies so far land first.
+    if (existing && this.copier && !(node.kind === 'directory' && existing.isDirectory())) await this.copier.drain();
     if (node.kind === 'directory') {
-      if (!lstatIfExists(target)?.isDirectory()) {
-        this.clear(target);
+      if (!existing?.isDirectory()) {
+        this.clear(target, existing);
         mkdirSync(target, 0o700);
       }
       this.dirs.push({ path: target, meta });
     } else if (node.kind === 'hardlink') {
+      await this.copier?.drain();
       const source = this.linkSource(name, node.linkname);
       if (source === target) return;
-      this.clear(target);
+      this.clear(target, lstatIfExists(target));
       linkSync(source, target);
+    } else if (node.kind === 'copy') {
+      if (!this.copier) throw new KilnError('INTERNAL', `${this.subject}: entry "${name}" is a copy but the applier has no copier`);
+      this.clear(target, existing);
+      this.copier.copy({ source: node.source, target, size: node.size, name, mode: meta.mode & 0o7777, uid: meta.uid, gid: meta.gid, mtime: meta.mtime });
     } else {
-      this.clear(target);
+      this.clear(target, existing);
       if (node.kind === 'symlink') {
         if (node.linkname === '') throw new KilnError('VALIDATION', `${this.subject}: symlink "${name}" has an empty target`);
         symlinkSync(node.linkname, target);
@@ -175,8 +197,7 @@ export class TreeApplier {
   }
 
   /** Removes what is at `path` (the link itself for a symlink) so an entry of another kind can take its place. */
-  private clear(path: string): void {
-    const st = lstatIfExists(path);
+  private clear(path: string, st: Stats | undefined): void {
     if (!st) return;
     if (st.isDirectory()) rmSync(path, { recursive: true, force: true });
     else unlinkSync(path);

@@ -56,6 +56,14 @@ export class BuildCache {
     return out;
   }
 
+  /** Whether the cache has no entry at all (then no lookup can hit). */
+  async isEmpty(): Promise<boolean> {
+    for (const shard of await readdirOrEmpty(this.dir)) {
+      if ((await readdirOrEmpty(join(this.dir, shard))).some((f) => f.endsWith('.json'))) return false;
+    }
+    return true;
+  }
+
   /** Forgets every entry; returns how many there were. */
   async clear(): Promise<number> {
     let count = 0;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -202,5 +202,43 @@ describe('ADD', () => {
     const r = await ws.build([ctx]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('404');
+  });
+});
+
+describe('COPY in a cold store (its key made after the layer is written, from the bytes the writer read)', () => {
+  let cold: BuildWorkspace;
+  let other: BuildWorkspace;
+  beforeAll(async () => {
+    cold = await buildWorkspace();
+    other = await buildWorkspace();
+  });
+  afterAll(async () => {
+    await cold.cleanup();
+    await other.cleanup();
+  });
+
+  it('keys the step as a warm store would: the rebuild hits, and --no-cache in another store gives the same key and image', async () => {
+    // Past the worker-thread threshold, with a large (streamed) file, a symlink and a hard link.
+    const files: Record<string, string> = { Dockerfile: 'FROM scratch\nCOPY . /ctx\n', 'big.bin': 'x'.repeat(700 * 1024) };
+    for (let i = 0; i < 300; i++) files[`d${i % 9}/f${i}.txt`] = `file ${i}\n`.repeat(i % 40);
+    const ctx = await cold.context(files, 'cold');
+    await symlink('big.bin', join(ctx, 'link-to-big'));
+    await link(join(ctx, 'd0/f0.txt'), join(ctx, 'hard.txt'));
+    const before = await storedImages(cold);
+    const first = await cold.build(['-q', ctx]);
+    expect(first.code, first.stderr).toBe(0);
+    await expectNothingLeft(cold, before);
+    const again = await cold.build([ctx]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr).toMatch(/^#\d+ CACHED$/m);
+    const noCache = await other.build(['-q', '--no-cache', ctx]);
+    expect(noCache.code, noCache.stderr).toBe(0);
+    expect(noCache.stdout.trim()).toBe(first.stdout.trim());
+    const keys = async (ws: BuildWorkspace): Promise<string[]> => {
+      const out: string[] = [];
+      for (const shard of await readdir(join(ws.dataDir, 'cache'))) out.push(...(await readdir(join(ws.dataDir, 'cache', shard))));
+      return out.sort();
+    };
+    expect(await keys(other)).toEqual(await keys(cold));
   });
 });

@@ -42,6 +42,21 @@ describe('StatCache', () => {
     expect(cache.misses).toBe(1);
   });
 
+  it('remembers a digest made elsewhere as a miss would (not for a racy file), so the next lookup reads nothing', async () => {
+    await put('a.txt', 'hello');
+    await writeFile(join(dir, 'ctx', 'now.txt'), 'racy');
+    const cache = await StatCache.open({ dir: join(dir, 'cache'), root: join(dir, 'ctx') });
+    const st = await lstat(join(dir, 'ctx', 'a.txt'), { bigint: true });
+    const now = await lstat(join(dir, 'ctx', 'now.txt'), { bigint: true });
+    cache.remember('a.txt', st, sha('hello'));
+    cache.remember('now.txt', now, sha('racy'));
+    await cache.save();
+    const reopened = await StatCache.open({ dir: join(dir, 'cache'), root: join(dir, 'ctx') });
+    expect(await reopened.digest('a.txt', st)).toBe(sha('hello'));
+    expect([reopened.hits, reopened.misses]).toEqual([1, 0]);
+    expect(JSON.parse(await readFile(cache.file, 'utf8')).entries['now.txt']).toBeUndefined();
+  });
+
   it('does not persist a file modified just now (a racy entry), and ignores a corrupt cache file', async () => {
     await writeFile(join(dir, 'ctx', 'fresh'), 'x');
     const cache = await StatCache.open({ dir: join(dir, 'cache'), root: join(dir, 'ctx') });

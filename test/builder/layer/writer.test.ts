@@ -310,6 +310,25 @@ func main() {
     expect(n).toBe(ok.size);
   });
 
+  it('reports the sha256 of every file it read, small (read ahead) and large (streamed), without changing the blob', async () => {
+    const small = await fileEntry('a/small', 'small file');
+    const empty = await fileEntry('a/empty', '');
+    const large = await fileEntry('b/large', randomBytes(3 * 1024 * 1024 + 7));
+    const entries = [small, empty, large, { ...meta, type: 'directory', path: 'a' } as LayerEntry];
+    const contentDigests = new Map<string, string>();
+    const withDigests = await writeLayer({ entries, epoch: 1_700_000_000, dir: out, contentDigests });
+    const out2 = join(root, 'out2');
+    await mkdir(out2);
+    const plain = await writeLayer({ entries, epoch: 1_700_000_000, dir: out2 });
+    expect(withDigests.digest).toBe(plain.digest);
+    const sha = async (e: LayerEntry): Promise<string> => createHash('sha256').update(await readFile((e as { source: string }).source)).digest('hex');
+    expect(Object.fromEntries(contentDigests)).toEqual({
+      [(small as { source: string }).source]: await sha(small),
+      [(empty as { source: string }).source]: await sha(empty),
+      [(large as { source: string }).source]: await sha(large),
+    });
+  });
+
   it('refuses duplicates, non-canonical paths, reserved names and dangling hard links', async () => {
     const d = { ...meta, type: 'directory' as const };
     const cases: LayerEntry[][] = [

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LayerEntry } from '../../../builder/layer/entry.js';
 import { writeLayer } from '../../../builder/layer/writer.js';
-import { applyEntries } from '../../../builder/rootfs/apply-entries.js';
+import { OFF_THREAD_MIN_FILES, applyEntries } from '../../../builder/rootfs/apply-entries.js';
 import { applyLayer } from '../../../builder/rootfs/apply-layer.js';
 import { isLayerXattr, readXattrTree } from '../../../builder/rootfs/xattrs.js';
 import { writeTar, type CraftEntry } from './craft-tar.js';
@@ -85,7 +85,7 @@ async function observe(dir: string): Promise<{ tree: Record<string, string>; mti
 }
 
 /** Applies `entries` to two copies of the base, via a written layer and via applyEntries; returns both roots. */
-async function bothWays(entries: LayerEntry[], move = false): Promise<{ viaLayer: string; viaEntries: string }> {
+async function bothWays(entries: LayerEntry[], move = false, offThread?: boolean): Promise<{ viaLayer: string; viaEntries: string }> {
   const base = join(work, 'base');
   await makeBase(base);
   const viaLayer = join(work, 'via-layer');
@@ -98,7 +98,7 @@ async function bothWays(entries: LayerEntry[], move = false): Promise<{ viaLayer
   await mkdir(join(work, 'blobs'));
   const file = await writeLayer({ entries, epoch: EPOCH, dir: join(work, 'blobs') });
   await applyLayer({ rootfs: viaLayer, blob: file.path, name: 'test-layer' });
-  await applyEntries({ rootfs: viaEntries, entries, name: 'test-layer', epoch: EPOCH, move });
+  await applyEntries({ rootfs: viaEntries, entries, name: 'test-layer', epoch: EPOCH, move, ...(offThread !== undefined ? { offThread } : {}) });
   return { viaLayer, viaEntries };
 }
 
@@ -152,10 +152,13 @@ const deletions = (): Parameters<typeof withSources>[1] => [
   { ...meta, type: 'directory', path: 'var/lib/sub', mtime: 9_999 },
 ];
 
-describe('applyEntries: the same tree as applyLayer on the written layer', () => {
+describe.each([
+  ['on the main thread', false],
+  ['with files copied on a worker thread', true],
+])('applyEntries %s: the same tree as applyLayer on the written layer', (_how, offThread) => {
   it('files, dirs, symlinks, hard links, setuid, owners, xattrs and mtimes above and below the epoch', async () => {
     const entries = await withSources(join(work, 'src'), filesAndLinks());
-    const { viaLayer, viaEntries } = await bothWays(entries);
+    const { viaLayer, viaEntries } = await bothWays(entries, false, offThread);
     const expected = await observe(viaLayer);
     expect(await observe(viaEntries)).toEqual(expected);
     // And that tree is the right one, not merely the same mistake twice.
@@ -173,7 +176,7 @@ describe('applyEntries: the same tree as applyLayer on the written layer', () =>
 
   it('whiteouts, an opaque directory and a re-added whited-out path', async () => {
     const entries = await withSources(join(work, 'src'), deletions());
-    const { viaLayer, viaEntries } = await bothWays(entries);
+    const { viaLayer, viaEntries } = await bothWays(entries, false, offThread);
     const expected = await observe(viaLayer);
     expect(await observe(viaEntries)).toEqual(expected);
     const paths = Object.keys(expected.tree);
@@ -208,9 +211,37 @@ describe('applyEntries: the same tree as applyLayer on the written layer', () =>
       { ...meta, type: 'file', path: 'z/a', data: 'target' },
       { ...meta, type: 'directory', path: 'z', mode: 0o705 },
     ]);
-    const { viaLayer, viaEntries } = await bothWays(entries);
+    const { viaLayer, viaEntries } = await bothWays(entries, false, offThread);
     expect(await observe(viaEntries)).toEqual(await observe(viaLayer));
     expect((await snapshotTree(viaEntries))['z/link']).toMatch(/nlink=2 target$/);
+  });
+
+  it('two names of one path (through a symlink of the base) and a later entry replacing a parent of a copy', async () => {
+    // etc becomes a symlink to var, so etc/conf and etc-link/conf (etc-link → etc in the base) are both var/conf.
+    // alias/f lands in zdir/f (alias → zdir, made on the way), which the later file zdir replaces with its directory.
+    const entries = await withSources(join(work, 'src'), [
+      { ...meta, type: 'symlink', path: 'etc', linkname: 'var' },
+      { ...meta, type: 'file', path: 'etc/conf', data: 'first' },
+      { ...meta, type: 'file', path: 'etc-link/conf', data: 'second, replaces it' },
+      { ...meta, type: 'symlink', path: 'alias', linkname: 'zdir' },
+      { ...meta, type: 'file', path: 'alias/f', data: 'into zdir, which goes' },
+      { ...meta, type: 'file', path: 'zdir', data: 'replaces the dir' },
+    ]);
+    const { viaLayer, viaEntries } = await bothWays(entries, false, offThread);
+    const expected = await observe(viaLayer);
+    expect(await observe(viaEntries)).toEqual(expected);
+    expect(expected.tree['var/conf']).toMatch(/second, replaces it$/);
+    expect(expected.tree['zdir']).toMatch(/^file .*replaces the dir$/);
+  });
+
+  it(`a change of ${OFF_THREAD_MIN_FILES + 10} files in nested directories`, async () => {
+    const specs: Parameters<typeof withSources>[1] = [];
+    for (let i = 0; i < OFF_THREAD_MIN_FILES + 10; i++) {
+      specs.push({ ...meta, type: 'file', path: `many/d${i % 7}/f${i}`, data: `file ${i} `.repeat(i % 50), mode: 0o600 + (i % 64), mtime: i });
+    }
+    const entries = await withSources(join(work, 'src'), specs);
+    const { viaLayer, viaEntries } = await bothWays(entries, false, offThread);
+    expect(await observe(viaEntries)).toEqual(await observe(viaLayer));
   });
 });
 
@@ -260,5 +291,22 @@ describe('applyEntries: hostile paths are refused as applyLayer refuses them', (
     await writeFile(join(work, 'src', 'f0'), 'much longer now');
     await mkdir(join(work, 'root'));
     await expect(applyEntries({ rootfs: join(work, 'root'), entries, name: 'l', epoch: EPOCH })).rejects.toMatchObject({ code: 'BUILD_FAILED' });
+    await rm(join(work, 'root', 'f'));
+    await expect(applyEntries({ rootfs: join(work, 'root'), entries, name: 'l', epoch: EPOCH, offThread: true })).rejects.toMatchObject({
+      code: 'BUILD_FAILED',
+      message: expect.stringContaining('changed size'),
+    });
+  });
+
+  it('copying on a worker thread, refuses a file through a symlink that climbs out and writes nothing outside', async () => {
+    const rootfs = join(work, 'a', 'b', 'rootfs');
+    await mkdir(rootfs, { recursive: true });
+    await symlink('../../..', join(rootfs, 'esc'));
+    const entries = await withSources(join(work, 'src'), [
+      { ...meta, type: 'file', path: 'a-first', data: 'fine' },
+      { ...meta, type: 'file', path: 'esc/pwned', data: 'x' },
+    ]);
+    await expect(applyEntries({ rootfs, entries, name: 'evil', epoch: EPOCH, offThread: true })).rejects.toMatchObject({ code: 'UNSAFE_PATH' });
+    expect((await readdir(work)).sort()).toEqual(['a', 'src']);
   });
 });
