@@ -1,4 +1,4 @@
-import { type Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { KilnError } from './errors.js';
 
 /** Reads a small stream (manifest, config, token) into memory, refusing more than `limit` bytes. */
@@ -26,26 +26,4 @@ export async function readStreamLimited(stream: Readable, limit: number, subject
 export function holdErrors<T extends Readable>(stream: T): T {
   stream.on('error', () => undefined);
   return stream;
-}
-
-/** Gathers small chunks into pieces of at least `size` bytes. */
-export function coalesceChunks(size: number): Transform {
-  let parts: Buffer[] = [];
-  let held = 0;
-  return new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      parts.push(chunk);
-      held += chunk.length;
-      if (held >= size) {
-        this.push(parts.length === 1 ? chunk : Buffer.concat(parts, held));
-        parts = [];
-        held = 0;
-      }
-      cb();
-    },
-    flush(cb) {
-      if (held > 0) this.push(Buffer.concat(parts, held));
-      cb();
-    },
-  });
 }

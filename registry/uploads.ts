@@ -1,10 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { coalesceChunks } from '../oci/stream-util.js';
+import type { Readable } from 'node:stream';
 import type { BlobInfo, BlobStore } from '../oci/content/blob-store.js';
 import { isNotFound } from '../oci/content/fs-blob-store.js';
 import { type Digest, digestAlgorithm } from '../oci/digest.js';
@@ -12,7 +9,8 @@ import { isKilnError } from '../oci/errors.js';
 import type { MetadataStore, UploadRecord } from './db/metadata-store.js';
 import { RegistryError } from './errors.js';
 import type { RegistryLogger } from './logger.js';
-import { commitUpload, hashFile, IncrementalHash, waitClosed } from './upload-files.js';
+import { pipeBody } from './request-body.js';
+import { commitUpload, hashFile, IncrementalHash, UploadChunkSink, waitClosed } from './upload-files.js';
 
 /** An inclusive byte range of a chunk (`Content-Range: start-end`, distribution-spec § Pushing a blob in chunks). */
 export interface ChunkRange {
@@ -173,23 +171,21 @@ export class UploadSessions {
     const snapshot = hash?.size === offset ? hash.snapshot() : undefined;
     if (!snapshot) this.hashes.delete(id);
     const limit = range ? range.end - range.start + 1 : undefined;
-    const counter = new ChunkCounter(limit, snapshot === undefined ? undefined : hash);
-    const out = createWriteStream(path, { flags: 'r+', start: offset });
+    const sink = new UploadChunkSink(path, offset, limit, snapshot === undefined ? undefined : hash);
     try {
-      // Network chunks are ~64 KiB; gathering them into 1 MiB writes cuts syscalls and thread-pool handoffs.
-      await pipeline(body, counter, coalesceChunks(1 << 20), out);
-      if (limit !== undefined && counter.bytes !== limit) {
-        throw rangeError(`Content-Range announces ${limit} bytes but the chunk has ${counter.bytes}`, offset, id, repository);
+      await pipeBody(body, sink);
+      if (limit !== undefined && sink.bytes !== limit) {
+        throw rangeError(`Content-Range announces ${limit} bytes but the chunk has ${sink.bytes}`, offset, id, repository);
       }
     } catch (err) {
-      await waitClosed(out);
+      await waitClosed(sink);
       await truncate(path, offset);
       if (snapshot) this.hashes.set(id, snapshot);
-      // The counter cannot know the session; the client needs its Range and Location to resume.
+      // The sink cannot know the session; the client needs its Range and Location to resume.
       if (isKilnError(err, 'RANGE_INVALID')) throw rangeError(err.message, offset, id, repository);
       throw err;
     }
-    const next = offset + counter.bytes;
+    const next = offset + sink.bytes;
     await this.opts.metadata.updateUpload(repository, id, next, Date.now());
     return next;
   }
@@ -224,27 +220,4 @@ function rangeError(message: string, offset: number, id: string, repository: str
     detail: { offset },
     headers: { Range: uploadRange(offset), Location: `/v2/${repository}/blobs/uploads/${id}`, 'Docker-Upload-UUID': id },
   });
-}
-
-/** Counts (and hashes, when the hash is in step) the bytes of a chunk, failing as soon as it exceeds `limit`. */
-class ChunkCounter extends Transform {
-  bytes = 0;
-  private readonly limit: number | undefined;
-  private readonly hash: IncrementalHash | undefined;
-
-  constructor(limit: number | undefined, hash: IncrementalHash | undefined) {
-    super();
-    this.limit = limit;
-    this.hash = hash;
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.limit !== undefined && this.bytes > this.limit) {
-      cb(new RegistryError('RANGE_INVALID', `the chunk is longer than the ${this.limit} bytes its Content-Range announces`));
-      return;
-    }
-    this.hash?.update(chunk);
-    cb(null, chunk);
-  }
 }
