@@ -4,6 +4,9 @@ import { Decompress } from 'fzstd';
 import { KilnError } from './errors.js';
 import { layerCompression } from './media-types.js';
 
+/** Bytes of output per inflate call (see decompressStream). */
+const GUNZIP_CHUNK = 256 << 10;
+
 /** Compression of a layer or archive stream. */
 export type Compression = 'gzip' | 'zstd' | 'none';
 
@@ -31,7 +34,9 @@ export function decompressStream(kind: string): Transform {
   const compression = compressionOf(kind);
   if (compression === 'none') return new PassThrough();
   if (compression === 'zstd') return new ZstdDecompressStream();
-  return withTypedErrors(createGunzip(), 'gzip');
+  // 256 KiB output chunks, not zlib's 16 KiB: each chunk is a thread-pool round trip, and with 16 KiB a layer
+  // inflates at half the speed (a 470 MiB base layer: 2.1 s → 0.86 s here).
+  return withTypedErrors(createGunzip({ chunkSize: GUNZIP_CHUNK }), 'gzip');
 }
 
 /** Transform that gzip-compresses (level 6 by default, as docker and containerd do). */
