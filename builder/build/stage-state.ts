@@ -2,7 +2,7 @@ import { chmod, rm } from 'node:fs/promises';
 import type { ContainerConfig, HistoryEntry, ImageConfig } from '../../oci/config.js';
 import type { Platform } from '../../oci/descriptor.js';
 import type { BaseImage, ImageLayer } from './base-image.js';
-import { applyLayers, type FreshLayer } from './layer-store.js';
+import { applyLayers, isFreshLayer, type FreshLayer } from './layer-store.js';
 import { cacheKey, CACHE_VERSION } from './cache-key.js';
 import type { LocalStore } from '../store/local-store.js';
 
@@ -91,7 +91,7 @@ export class StageState {
       // A temp dir is 0700, and the rootfs root is every RUN's '/': a layer without a './' entry must leave it 0755.
       try {
         await chmod(dir, 0o755);
-        await applyLayers(store, this.layers, dir, `stage ${this.name}`);
+        await this.unpackInto(store, dir);
       } catch (err) {
         // A layer that fails to unpack (hostile, corrupt) must not leave its partial tree in the store's tmp.
         await rm(dir, { recursive: true, force: true });
@@ -101,6 +101,26 @@ export class StageState {
       return dir;
     })();
     return this.rootfsJob;
+  }
+
+  /**
+   * Applies the stage's layers to `dir`: the base image's from the store's unpacked cache (a hard-linked clone, the
+   * base unpacked there first if needed), then the stage's own. A base made of a stage's fresh layers is not cached.
+   */
+  private async unpackInto(store: LocalStore, dir: string): Promise<void> {
+    const base = this.layers.slice(0, this.base.layers.length);
+    const cacheable = base.length > 0 && base.every((l, i) => l === this.base.layers[i] && !isFreshLayer(l));
+    const cloned =
+      cacheable &&
+      (await store.unpacked.cloneInto(
+        base.map((l) => l.diffId),
+        dir,
+        async (tree) => {
+          await chmod(tree, 0o755);
+          await applyLayers(store, base, tree, `stage ${this.name}`);
+        },
+      ));
+    await applyLayers(store, cloned ? this.layers.slice(base.length) : this.layers, dir, `stage ${this.name}`);
   }
 
   /** Whether the rootfs is on disk. */

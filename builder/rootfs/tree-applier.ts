@@ -144,7 +144,9 @@ export class TreeApplier {
     }
     this.record(target);
     const kept = Object.entries(meta.xattrs).filter(([k]) => isLayerXattr(k));
-    if (kept.length > 0 && node.kind !== 'symlink') this.xattrs.set(target, Object.fromEntries(kept));
+    // Not through a hard link: its inode got its xattrs from its own member, and may be shared with the cache of
+    // unpacked base images (builder/store/unpacked-cache.ts), which nothing may change in place.
+    if (kept.length > 0 && node.kind !== 'symlink' && node.kind !== 'hardlink') this.xattrs.set(target, Object.fromEntries(kept));
   }
 
   /** A member name as path components; absolute names and '..' are refused, "./" prefixes dropped. */

@@ -8,6 +8,7 @@ import { OciLayout } from '../../oci/layout/oci-layout.js';
 import { OciLayoutTarget } from '../../oci/layout/layout-target.js';
 import { formatReference, parseReference } from '../../oci/reference.js';
 import { BuildCache } from './build-cache.js';
+import { UnpackedCache } from './unpacked-cache.js';
 
 /** Where Kiln keeps images and build cache: `$KILN_DATA_DIR`, else `$XDG_DATA_HOME/kiln`, else `~/.local/share/kiln`. */
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -33,11 +34,14 @@ export class LocalStore {
   readonly root: string;
   readonly layout: OciLayout;
   readonly cache: BuildCache;
+  /** Base images' layers unpacked, cloned into stage rootfs by hard links (`unpacked/`). */
+  readonly unpacked: UnpackedCache;
 
   private constructor(root: string, layout: OciLayout) {
     this.root = root;
     this.layout = layout;
     this.cache = new BuildCache(join(root, 'cache'));
+    this.unpacked = new UnpackedCache(join(root, 'unpacked'), join(root, 'tmp'));
   }
 
   /** Opens (creating if needed) the store at `root`. */

@@ -12,11 +12,11 @@ export interface PruneResult {
 }
 
 /**
- * Clears the build cache (index, RUN cache mounts, stat caches, scratch space) and deletes every blob no named
+ * Clears the build cache (index, unpacked base images, RUN cache mounts, stat caches, scratch space) and deletes every blob no named
  * image reaches. Images keep working; the next build starts cold.
  */
 export async function prune(store: LocalStore): Promise<PruneResult> {
-  const cacheEntries = await store.cache.clear();
+  const cacheEntries = (await store.cache.clear()) + (await store.unpacked.clear());
   for (const dir of ['cache-mounts', 'statcache']) await rm(join(store.root, dir), { recursive: true, force: true });
   await store.clearScratch();
   // Base images the builder fetched are cache too: named `<ref>+<platform>` (see build/base-image.ts).

@@ -130,7 +130,7 @@ export function registerImageStore(program: Command): void {
 
   program
     .command('prune')
-    .description('clear the build cache and delete blobs no image in the local store uses')
+    .description('clear the build cache (unpacked base images included) and delete blobs no image in the local store uses')
     .addHelpText('after', STORE_HELP)
     .action(async () => {
       const store = await LocalStore.open();

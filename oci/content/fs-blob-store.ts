@@ -153,3 +153,14 @@ export async function fsyncPath(path: string): Promise<void> {
 export function isNotFound(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: string }).code === 'ENOENT';
 }
+
+/** Whether `path` exists (following symlinks); errors other than ENOENT are thrown. */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}

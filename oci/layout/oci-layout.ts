@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Annotation, type Descriptor } from '../descriptor.js';
 import { type Digest, verifyBytes } from '../digest.js';
 import { KilnError, errorMessage } from '../errors.js';
-import { FsBlobStore, isNotFound } from '../content/fs-blob-store.js';
+import { FsBlobStore, isNotFound, pathExists } from '../content/fs-blob-store.js';
 import { OCI_LAYOUT_VERSION } from '../layout-types.js';
 import { manifestDescriptor, MAX_MANIFEST_BYTES, parseManifest, type ImageIndex, type RawManifest } from '../manifest.js';
 import { MediaType } from '../media-types.js';
@@ -80,7 +80,7 @@ export class OciLayout {
   async readIndex(): Promise<ImageIndex> {
     if (this.pending) {
       // Another writer may have completed the new layout since open(): then its index.json is the one to update.
-      if (!(await exists(join(this.dir, 'oci-layout')))) return emptyIndex();
+      if (!(await pathExists(join(this.dir, 'oci-layout')))) return emptyIndex();
       this.pending = false;
     }
     const file = join(this.dir, 'index.json');
@@ -245,15 +245,6 @@ async function readSmall(file: string): Promise<Buffer> {
   }
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw err;
-  }
-}
 
 async function readdirOrUndefined(dir: string): Promise<string[] | undefined> {
   try {
