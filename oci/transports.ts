@@ -25,12 +25,6 @@ const OTHER_TRANSPORTS = ['containers-storage', 'dir', 'docker-daemon', 'ostree'
  * `docker-archive:FILE[:ref]`, `docker://REF` or a bare registry reference.
  */
 export async function openTarget(spec: string, options: OpenTargetOptions): Promise<Target> {
-  if (spec.startsWith('oci:')) {
-    // A layout directory needs none of the archive code that openLocalTarget loads (tar-stream, zstd).
-    const { openOciLayout, parseLayoutSpec } = await import('./layout/layout-target.js');
-    const { path, ref } = parseLayoutSpec(spec.slice('oci:'.length));
-    return openOciLayout({ dir: path, ref, mode: options.mode });
-  }
   if (isLocalSpec(spec)) {
     // Loaded on demand: the archive code (tar-stream, zstd) costs a registry-only command (verify, sign) its startup.
     const { openLocalTarget } = await import('./archive/open.js');

@@ -1,11 +1,11 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { Writable } from 'node:stream';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
 import { dirname } from 'node:path';
 import { once } from 'node:events';
 import type { BlobStore } from '../oci/content/blob-store.js';
-import { BufferedFileWriter } from '../oci/content/buffered-file-writer.js';
+import { BufferedFileSink } from '../oci/content/buffered-file-sink.js';
 import { FsBlobStore, fsyncPath } from '../oci/content/fs-blob-store.js';
 import type { Digest, DigestAlgorithm } from '../oci/digest.js';
 import { RegistryError } from './errors.js';
@@ -86,45 +86,24 @@ export async function waitClosed(stream: Writable): Promise<void> {
  * `limit` (its Content-Range), feeds `hash` (when the session's hash is in step) and writes through a
  * BufferedFileWriter, so a push allocates no buffer per write. Not fsynced: the upload is, once, when committed.
  */
-export class UploadChunkSink extends Writable {
+export class UploadChunkSink extends BufferedFileSink {
   bytes = 0;
-  private writer: BufferedFileWriter | undefined;
 
   constructor(
-    private readonly path: string,
-    private readonly offset: number,
+    path: string,
+    offset: number,
     private readonly limit: number | undefined,
     private readonly hash: IncrementalHash | undefined,
   ) {
-    super({ highWaterMark: 1 << 20 });
+    super(path, { flags: 'r+', position: offset, sync: false, highWaterMark: 1 << 20 });
   }
 
-  override _construct(callback: (error?: Error | null) => void): void {
-    open(this.path, 'r+').then(
-      (file) => {
-        this.writer = new BufferedFileWriter(file, this.path, this.offset);
-        callback();
-      },
-      (err: Error) => callback(err),
-    );
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+  protected override accept(chunk: Buffer): Error | undefined {
     this.bytes += chunk.length;
     if (this.limit !== undefined && this.bytes > this.limit) {
-      callback(new RegistryError('RANGE_INVALID', `the chunk is longer than the ${this.limit} bytes its Content-Range announces`));
-      return;
+      return new RegistryError('RANGE_INVALID', `the chunk is longer than the ${this.limit} bytes its Content-Range announces`);
     }
     this.hash?.update(chunk);
-    this.writer!.append(chunk).then(() => callback(), callback);
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    this.writer!.finish({ sync: false }).then(() => callback(), callback);
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    // Closes the file once the write in flight settled, not under it.
-    (this.writer?.discard() ?? Promise.resolve()).then(() => callback(error));
+    return undefined;
   }
 }

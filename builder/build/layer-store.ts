@@ -46,14 +46,15 @@ export async function storeLayer(store: LocalStore, entries: LayerEntry[], epoch
   else {
     // Entries the writer would refuse must not reach the rootfs either.
     checkLayerEntries(entries, epoch);
+    const name = `being written for ${applyTo.name}`;
     const [written, applied] = await Promise.allSettled([
       writeLayer({ entries, epoch, dir, ...digests }),
-      applyEntries({ rootfs: applyTo.rootfs, entries, epoch, name: `being written for ${applyTo.name}` }),
+      applyEntries({ rootfs: applyTo.rootfs, entries, epoch, name }),
     ]);
     if (written.status === 'rejected') throw written.reason;
     if (applied.status === 'rejected') {
       await rm(written.value.path, { force: true });
-      throw unpackError(applied.reason, `being written for ${applyTo.name}`);
+      throw unpackError(applied.reason, name);
     }
     file = written.value;
   }

@@ -92,24 +92,16 @@ export class BuildSession implements StepContext {
         return image;
       }
     }
-    this.emit({ type: 'step', id, stage: state.name, text, cached: false });
-    const started = Date.now();
-    const rootfs = await state.rootfs(this.store);
-    return this.record(state, key, await produce(rootfs, id), id, started);
+    return this.runStep(state, id, text, async (rootfs) => ({ key, layer: await produce(rootfs, id) }));
   }
 
-  async unkeyedLayerStep(
+  unkeyedLayerStep(
     state: StageState,
     text: string,
     produce: (rootfs: string, stepId: number) => Promise<{ key: string; layer: ImageLayer | undefined }>,
   ): Promise<ImageLayer | undefined> {
     const id = ++this.stepIds;
-    this.emit({ type: 'step', id, stage: state.name, text, cached: false });
-    const started = Date.now();
-    const rootfs = await state.rootfs(this.store);
-    const { key, layer } = await produce(rootfs, id);
-    state.fsKey = key;
-    return this.record(state, key, layer, id, started);
+    return this.runStep(state, id, text, (rootfs) => produce(rootfs, id));
   }
 
   async mayHit(): Promise<boolean> {
@@ -117,8 +109,17 @@ export class BuildSession implements StepContext {
     return this.remoteCaches.length > 0 || !(await this.store.cache.isEmpty());
   }
 
-  /** Appends a step's layer to the stage and records it in the cache under `key`. */
-  private async record(state: StageState, key: string, layer: ImageLayer | undefined, id: number, started: number): Promise<ImageLayer | undefined> {
+  /** Runs a step on the stage's rootfs, appends its layer to the stage and records it in the cache under its key. */
+  private async runStep(
+    state: StageState,
+    id: number,
+    text: string,
+    produce: (rootfs: string) => Promise<{ key: string; layer: ImageLayer | undefined }>,
+  ): Promise<ImageLayer | undefined> {
+    this.emit({ type: 'step', id, stage: state.name, text, cached: false });
+    const started = Date.now();
+    const { key, layer } = await produce(await state.rootfs(this.store));
+    state.fsKey = key;
     if (layer) await state.addLayer(this.store, layer);
     const result: CachedStep = layer ? { layer: { mediaType: layer.descriptor.mediaType, digest: layer.descriptor.digest, size: layer.descriptor.size, diffId: layer.diffId } } : {};
     await this.store.cache.put(key, result);

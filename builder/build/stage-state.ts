@@ -108,8 +108,9 @@ export class StageState {
    * base unpacked there first if needed), then the stage's own. A base made of a stage's fresh layers is not cached.
    */
   private async unpackInto(store: LocalStore, dir: string): Promise<void> {
-    const base = this.layers.slice(0, this.base.layers.length);
-    const cacheable = base.length > 0 && base.every((l, i) => l === this.base.layers[i] && !isFreshLayer(l));
+    // The stage's layers start with its base's (steps only append).
+    const base = this.base.layers;
+    const cacheable = base.length > 0 && !base.some(isFreshLayer);
     const cloned =
       cacheable &&
       (await store.unpacked.cloneInto(

@@ -63,20 +63,20 @@ interface Collected {
   units: CopyUnit[];
   extras: ExtraUnit[];
   chmod: ChmodSpec | undefined;
-  inputsDigest: string;
 }
 
 const conflictLimit = createLimiter(64);
 
 /** The digest `planCopy` would give, without a rootfs: for looking up the cache before materialising anything. */
 export async function digestCopyInputs(options: Omit<PlanCopyOptions, 'rootfs'>): Promise<string> {
-  return (await collect(options)).inputsDigest;
+  const { units, extras } = await collect(options);
+  return inputsDigest(options, units, extras);
 }
 
 /** Plans a COPY/ADD: the entries of its layer, with BuildKit's rules for sources, destination and metadata. */
 export async function planCopy(options: PlanCopyOptions): Promise<CopyPlan> {
   const collected = await collect(options);
-  return { entries: await planEntries(options, collected), inputsDigest: collected.inputsDigest };
+  return { entries: await planEntries(options, collected), inputsDigest: inputsDigest(options, collected.units, collected.extras) };
 }
 
 /**
@@ -219,8 +219,7 @@ async function collect(options: Omit<PlanCopyOptions, 'rootfs'>, deferDigests = 
     extras.push({ type: 'inline', name: i.name, content: i.content, sha256: createHash('sha256').update(i.content).digest('hex') });
   }
   const units = await collectLocalSources({ source: options.source, patterns: local, excludes: options.excludes, parents: options.parents, instruction, deferDigests });
-  // Deferred: the files are not read yet, so there is no digest (planCopyDeferred's lookupDigest makes it).
-  return { units, extras, chmod, inputsDigest: deferDigests ? '' : inputsDigest(options, units, extras) };
+  return { units, extras, chmod };
 }
 
 /** sha256 hex over the step's options and, in copy order, every source path's type, mode, size, digest and link. */

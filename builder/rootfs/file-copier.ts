@@ -17,7 +17,8 @@ export interface CopyJob {
 }
 
 /** What the worker reports: jobs done so far, or the first failure (after which it copies nothing more). */
-type Report = { done: number } | { failed: { name: string; source: string; message: string; changed?: { size: number; copied: number } } };
+type CopyFailure = { name: string; source: string; message: string; changed?: { size: number; copied: number } };
+type Report = { done: number } | { failed: CopyFailure };
 
 /**
  * The worker's code: plain JavaScript over node:fs, so it runs the same from dist/, the bundle and vitest's sources.
@@ -124,7 +125,7 @@ export class FileCopier {
     for (const w of waiters) w();
   }
 
-  private failed(f: { name: string; source: string; message: string; changed?: { size: number; copied: number } }): KilnError {
+  private failed(f: CopyFailure): KilnError {
     if (f.changed) {
       return new KilnError(
         'BUILD_FAILED',

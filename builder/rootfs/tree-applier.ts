@@ -123,7 +123,7 @@ export class TreeApplier {
       await this.copier?.drain();
       const source = this.linkSource(name, node.linkname);
       if (source === target) return;
-      this.clear(target, lstatIfExists(target));
+      this.clear(target, existing);
       linkSync(source, target);
     } else if (node.kind === 'copy') {
       if (!this.copier) throw new KilnError('INTERNAL', `${this.subject}: entry "${name}" is a copy but the applier has no copier`);

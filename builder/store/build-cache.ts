@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDigest, type Digest } from '../../oci/digest.js';
-import { isNotFound } from '../../oci/content/fs-blob-store.js';
+import { isNotFound, readdirOrEmpty } from '../../oci/content/fs-blob-store.js';
 
 /** What a cached step produced: a layer, or nothing (a RUN that changed no file). */
 export interface CachedStep {
@@ -83,14 +83,5 @@ function parseEntry(text: string): CachedStep | undefined {
     return { layer };
   } catch {
     return undefined;
-  }
-}
-
-async function readdirOrEmpty(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if (isNotFound(err)) return [];
-    throw err;
   }
 }

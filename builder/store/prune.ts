@@ -12,8 +12,8 @@ export interface PruneResult {
 }
 
 /**
- * Clears the build cache (index, unpacked base images, RUN cache mounts, stat caches, scratch space) and deletes every blob no named
- * image reaches. Images keep working; the next build starts cold.
+ * Clears the build cache (index, unpacked base images, RUN cache mounts, stat caches, scratch space) and deletes
+ * every blob no named image reaches. Images keep working; the next build starts cold.
  */
 export async function prune(store: LocalStore): Promise<PruneResult> {
   const cacheEntries = (await store.cache.clear()) + (await store.unpacked.clear());

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, linkSync, lchownSync, lstatSync, lutimesSync, mkdirSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isNotFound, pathExists } from '../../oci/content/fs-blob-store.js';
+import { pathExists, readdirOrEmpty } from '../../oci/content/fs-blob-store.js';
 import { isLayerXattr, readXattrTree, writeXattrs, type Xattrs } from '../rootfs/xattrs.js';
 
 /** Bumped when the way layers are applied changes, so trees unpacked by an older Kiln are not reused. */
@@ -63,7 +63,7 @@ export class UnpackedCache {
   /** Removes every cached tree; returns how many there were. */
   async clear(): Promise<number> {
     let count = 0;
-    for (const name of await readdir(this.dir).catch((err: unknown) => (isNotFound(err) ? [] : Promise.reject(err)))) {
+    for (const name of await readdirOrEmpty(this.dir)) {
       if (!name.endsWith('.xattrs.json')) count++;
       await rm(join(this.dir, name), { recursive: true, force: true });
     }

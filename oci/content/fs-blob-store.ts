@@ -131,7 +131,8 @@ export class FsBlobStore implements BlobStore {
   }
 }
 
-async function readdirOrEmpty(dir: string): Promise<string[]> {
+/** The names in `dir`, sorted; none when it does not exist. */
+export async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {
     return (await readdir(dir)).sort();
   } catch (err) {

@@ -245,7 +245,6 @@ async function readSmall(file: string): Promise<Buffer> {
   }
 }
 
-
 async function readdirOrUndefined(dir: string): Promise<string[] | undefined> {
   try {
     return await readdir(dir);
